@@ -1,0 +1,266 @@
+// The C API (hak_*) and the slow paths behind the inline fast paths.
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "api/alloc_inline.h"
+#include "api/init.h"
+#include "config/options.h"
+#include "diag/report.h"
+#include "hakmem/hakmem.h"
+#include "large/large.h"
+#include "os/os.h"
+#include "tiny/collect.h"
+#include "tiny/refill.h"
+#include "tiny/slab_ops.h"
+
+#define HAK_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace hakmem {
+
+namespace {
+
+[[noreturn]] void invalid_pointer(const char* caller, const void* p) {
+  Line().str("hakmem: ").str(caller).str("(): invalid pointer ").ptr(p).str(" (not allocated by hakmem)").write();
+  debug_ring_dump_all(2);
+  os::abort_process();
+}
+
+// Guard mode: the block must be the start of a block that is handed out.
+Slab* guard_check_block(void* p, const char* caller, bool release) {
+  Slab* s = slab_of(superslab_of(p), p);
+  if (s->owner_tid.load(std::memory_order_acquire) == kOwnerPool) invalid_pointer(caller, p);
+  char* base = slab_data(s);
+  char* c = static_cast<char*>(p);
+  size_t bs = s->block_size;
+  if (c < base || bs == 0 || c >= base + size_t(s->capacity) * bs) invalid_pointer(caller, p);
+  size_t idx = size_t(c - base) / bs;
+  if (size_t(c - base) % bs != 0) {
+    debug_ring_record(RingEvent::kGuardFail, p, 1);
+    Line().str("hakmem: ").str(caller).str("(): interior pointer ").ptr(p).str(" (block starts at ")
+        .ptr(base + idx * bs).str(")").write();
+    debug_ring_dump_all(2);
+    os::abort_process();
+  }
+  uint64_t bit = uint64_t(1) << (idx & 63);
+  uint64_t* word = &guard_bitmap(s)[idx / 64];
+  uint64_t old = release ? __atomic_fetch_and(word, ~bit, __ATOMIC_ACQ_REL) : __atomic_load_n(word, __ATOMIC_ACQUIRE);
+  if (!(old & bit)) {
+    debug_ring_record(RingEvent::kGuardFail, p, 2);
+    Line().str("hakmem: ").str(caller).str("(): double free of ").ptr(p).str(" (block is not allocated)").write();
+    debug_ring_dump_all(2);
+    os::abort_process();
+  }
+  return s;
+}
+
+void guard_free(void* p, const char* caller) {
+  Slab* s = guard_check_block(p, caller, true);
+  ThreadHeap* h = t_heap;
+  if (s->owner_tid.load(std::memory_order_relaxed) == h->tid) {
+    slab_push_local(s, p);
+    heap_free_local_slow(h, s);
+  } else {
+    slab_remote_free(s, p);
+  }
+}
+
+size_t usable_size(const void* p, const char* caller) {
+  ChunkKind k = chunk_kind_of(p);
+  switch (k) {
+    case kChunkSuperSlab:
+      return slab_of(superslab_of(p), p)->block_size;
+    case kChunkSuperSlabGuard:
+      return guard_check_block(const_cast<void*>(p), caller, false)->block_size;
+    case kChunkLarge:
+    case kChunkLargeAligned:
+      return large_usable_size(p, k, caller);
+    default:
+      invalid_pointer(caller, p);
+  }
+}
+
+void* alloc_aligned(size_t align, size_t size) {
+  if (align <= 16) return alloc_fast(size);
+  // A slab class whose block size is a multiple of the alignment keeps every block
+  // aligned: slab data starts page-aligned.
+  if (align <= os::kPageSize && size <= kMaxSlabBlock) {
+    uint32_t c = size_class_of(size > align ? size : align);
+    while (c < kNumClasses && g_class_size[c] % align) c++;
+    if (c < kNumClasses) return alloc_class(c);
+  }
+  if (size > PTRDIFF_MAX) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return large_alloc(size, align);
+}
+
+}  // namespace
+
+void* alloc_class_slow(uint32_t c) {
+  ThreadHeap* h = t_heap;
+  if (h == &g_heap_placeholder) {
+    ensure_init();
+    h = heap_get();
+    if (!h) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+  }
+  void* p = heap_alloc_slow(h, c);
+  if (!p) errno = ENOMEM;
+  return p;
+}
+
+void* alloc_slow(size_t size) {
+  if (size <= kMaxSlabBlock) return alloc_class(size_class_of_mid(size));
+  if (size > PTRDIFF_MAX) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  ensure_init();
+  return large_alloc(size, 16);
+}
+
+void free_slow(void* p, const char* caller) {
+  ChunkKind k = chunk_kind_of(p);
+  switch (k) {
+    case kChunkSuperSlab:
+      free_fast(p);
+      return;
+    case kChunkSuperSlabGuard:
+      guard_free(p, caller);
+      return;
+    case kChunkLarge:
+    case kChunkLargeAligned:
+      large_free(p, k, caller);
+      return;
+    default:
+      if (!p) return;
+      invalid_pointer(caller, p);
+  }
+}
+
+}  // namespace hakmem
+
+using namespace hakmem;
+
+HAK_EXPORT void* hak_malloc(size_t size) { return alloc_fast(size); }
+
+HAK_EXPORT void hak_free(void* p) { free_fast(p); }
+
+HAK_EXPORT void hak_free_sized(void* p, size_t) { free_fast(p); }
+
+HAK_EXPORT void hak_free_aligned_sized(void* p, size_t, size_t) { free_fast(p); }
+
+HAK_EXPORT void* hak_calloc(size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (total > kMaxSlabBlock) {
+    if (total > PTRDIFF_MAX) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    ensure_init();
+    bool fresh;
+    void* p = large_alloc(total, 16, &fresh);
+    if (p && !fresh) memset(p, 0, total);
+    return p;
+  }
+  void* p = alloc_fast(total);
+  if (p) memset(p, 0, total);
+  return p;
+}
+
+HAK_EXPORT void* hak_realloc(void* p, size_t size) {
+  if (!p) return alloc_fast(size);
+  if (size == 0) {  // glibc: realloc(p, 0) frees p and returns NULL
+    free_fast(p);
+    return nullptr;
+  }
+  ChunkKind k = chunk_kind_of(p);
+  size_t old = usable_size(p, "realloc");
+  if (k == kChunkSuperSlab || k == kChunkSuperSlabGuard) {
+    // Keep the block unless the new size would fit a class at most half as big.
+    if (size <= old && (old <= 64 || size > old / 2)) return p;
+  } else if (size <= old ? size > old / 2 : large_resize_in_place(p, k, size)) {
+    return p;
+  }
+  void* q = alloc_fast(size);
+  if (!q) return nullptr;  // errno set, p untouched
+  memcpy(q, p, old < size ? old : size);
+  free_fast(p);
+  return q;
+}
+
+HAK_EXPORT void* hak_reallocarray(void* p, size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return hak_realloc(p, total);
+}
+
+HAK_EXPORT int hak_posix_memalign(void** out, size_t align, size_t size) {
+  if (align < sizeof(void*) || (align & (align - 1)) != 0) return EINVAL;
+  void* p = alloc_aligned(align, size);
+  if (!p) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+HAK_EXPORT void* hak_aligned_alloc(size_t align, size_t size) {
+  // C17 (DR 460): any power-of-two alignment is valid, the size need not be a multiple.
+  if (align == 0 || (align & (align - 1)) != 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return alloc_aligned(align, size);
+}
+
+HAK_EXPORT void* hak_memalign(size_t align, size_t size) {
+  // glibc rounds a non-power-of-two alignment up rather than failing.
+  if (align & (align - 1)) {
+    size_t a = 1;
+    while (a < align && a) a <<= 1;
+    if (!a) {
+      errno = EINVAL;
+      return nullptr;
+    }
+    align = a;
+  }
+  return alloc_aligned(align, size);
+}
+
+HAK_EXPORT void* hak_valloc(size_t size) { return alloc_aligned(os::kPageSize, size); }
+
+HAK_EXPORT void* hak_pvalloc(size_t size) {
+  size_t rounded = (size + os::kPageSize - 1) & ~(os::kPageSize - 1);
+  if (rounded < size) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return alloc_aligned(os::kPageSize, rounded ? rounded : os::kPageSize);
+}
+
+HAK_EXPORT size_t hak_malloc_usable_size(const void* p) {
+  if (!p) return 0;
+  return usable_size(p, "malloc_usable_size");
+}
+
+HAK_EXPORT int hak_owns(const void* p) {
+  ChunkKind k = chunk_kind_of(p);
+  return k != kChunkNone;
+}
+
+HAK_EXPORT void hak_collect(void) {
+  ensure_init();
+  ThreadHeap* h = t_heap;
+  if (h != &g_heap_placeholder) heap_process_mailbox(h);
+  collect_tick(h != &g_heap_placeholder ? h : nullptr, os::now_ms(), true);
+}

@@ -1,0 +1,75 @@
+// The fast paths, inlined into both the hak_* entry points and the standard names.
+//
+// malloc: size -> class by table, pop the bound slab's local free list. free: chunk map
+// says "SuperSlab", the slab's owner is this thread, push onto its local list. No
+// locks, no atomic read-modify-write; everything else is out of line.
+#pragma once
+#include <cstddef>
+
+#include "tiny/chunk_map.h"
+#include "tiny/heap.h"
+#include "tiny/ownership.h"
+#include "tiny/size_class.h"
+
+namespace hakmem {
+
+void* alloc_slow(size_t size);
+void* alloc_class_slow(uint32_t c);
+void free_slow(void* p, const char* caller);
+
+#define HAK_INLINE __attribute__((always_inline)) inline
+#define HAK_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HAK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+HAK_INLINE void* alloc_class(uint32_t c) {
+  ClassCache& cc = t_heap->cls[c];
+  if (void* p = cc.fast_head) {
+    cc.fast_head = *static_cast<void**>(p);
+    cc.fast_count--;
+    return p;
+  }
+  Slab* s = cc.slab;
+  void* p = s->freelist;
+  if (HAK_LIKELY(p != nullptr)) {
+    s->freelist = *static_cast<void**>(p);
+    s->used.store(s->used.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return p;
+  }
+  return alloc_class_slow(c);
+}
+
+HAK_INLINE void* alloc_fast(size_t size) {
+  if (HAK_LIKELY(size <= kLookupMax)) return alloc_class(g_class_of_small[(size + 15) >> 4]);
+  return alloc_slow(size);
+}
+
+HAK_INLINE void free_fast(void* p) {
+  if (HAK_LIKELY(chunk_kind_of(p) == kChunkSuperSlab)) {
+    Slab* s = slab_of(superslab_of(p), p);
+    ThreadHeap* h = t_heap;
+    // Relaxed is enough: only this thread ever stores its own tid into owner_tid.
+    if (HAK_LIKELY(s->owner_tid.load(std::memory_order_relaxed) == h->tid)) {
+      ClassCache& cc = h->cls[s->class_idx];
+      if (cc.fast_count < cc.fast_cap) {
+        *static_cast<void**>(p) = cc.fast_head;
+        cc.fast_head = p;
+        cc.fast_count++;
+        return;
+      }
+      void* head = s->freelist;
+      *static_cast<void**>(p) = head;
+      s->freelist = p;
+      uint32_t used = s->used.load(std::memory_order_relaxed) - 1;
+      s->used.store(used, std::memory_order_relaxed);
+      // A list that was empty (slab was full) or a slab now unused changes lists.
+      if (HAK_LIKELY(head != nullptr && used != 0)) return;
+      heap_free_local_slow(h, s);
+      return;
+    }
+    slab_remote_free(s, p);
+    return;
+  }
+  free_slow(p, "free");
+}
+
+}  // namespace hakmem

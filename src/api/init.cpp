@@ -1,0 +1,88 @@
+#include "api/init.h"
+
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/options.h"
+#include "diag/debug_ring.h"
+#include "diag/report.h"
+#include "diag/stats.h"
+#include "hakmem/hakmem.h"
+#include "large/large.h"
+#include "os/os.h"
+#include "tiny/heap.h"
+#include "tiny/ownership.h"
+#include "tiny/superslab.h"
+
+namespace hakmem {
+
+std::atomic<int> g_init_state{0};
+
+namespace {
+
+__thread bool t_initialising __attribute__((tls_model("initial-exec"))) = false;
+
+// Fork: hold every allocator lock across fork() so the child never inherits one held
+// by a thread that does not exist there.
+void before_fork() {
+  heap_registry_lock();
+  orphan_lock_all();
+  pool_lock_all();
+  large_lock();
+}
+void after_fork_parent() {
+  large_unlock();
+  pool_unlock_all();
+  orphan_unlock_all();
+  heap_registry_unlock();
+}
+void after_fork_child() {
+  large_reset_lock_in_child();
+  pool_reset_locks_in_child();
+  orphan_reset_locks_in_child();
+  heap_registry_reset_in_child();
+}
+
+}  // namespace
+
+void init_slow() {
+  int expected = 0;
+  if (!g_init_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    // Another thread is initialising (or we are, re-entered from below): wait, unless
+    // it is us, in which case the options read so far are good enough.
+    while (!t_initialising && g_init_state.load(std::memory_order_acquire) != 2) os::yield_cpu();
+    return;
+  }
+  t_initialising = true;
+  options_init();
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ownership_init(uint64_t(ts.tv_nsec) ^ (uint64_t(getpid()) << 32) ^ reinterpret_cast<uintptr_t>(&ts));
+  heap_process_init();
+  g_init_state.store(2, std::memory_order_release);
+  t_initialising = false;
+  // These may allocate, which is fine now.
+  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+  if (g_options.debug_ring) debug_ring_install_handlers();
+  if (g_options.verbose) {
+    Line()
+        .str("hakmem: " HAKMEM_VERSION_STRING " ready (guard=")
+        .u64(g_options.guard)
+        .str(" adopt=")
+        .u64(g_options.adopt)
+        .str(" fast_cap=")
+        .u64(g_options.fast_cap)
+        .str(" debug_ring=")
+        .u64(g_options.debug_ring)
+        .str(" purge_delay_ms=")
+        .u64(g_options.purge_delay_ms)
+        .str(")")
+        .write();
+  }
+}
+
+}  // namespace hakmem
+
+__attribute__((constructor)) static void hakmem_load() { hakmem::ensure_init(); }
+__attribute__((destructor)) static void hakmem_unload() { hakmem::stats_at_exit(); }

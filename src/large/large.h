@@ -1,0 +1,31 @@
+// The large tier: blocks above kMaxSlabBlock get their own 2 MiB-aligned mapping with
+// a header at its start. Freed mappings wait in a small cache for reuse (touching
+// fresh pages is what makes large blocks slow) and go back to the OS after the purge
+// delay.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "tiny/chunk_map.h"
+
+namespace hakmem {
+
+// *fresh is set when the memory comes straight from the OS (already zero).
+void* large_alloc(size_t size, size_t align, bool* fresh = nullptr);
+// kind is the chunk kind of p's chunk (kChunkLarge*); aborts on a pointer that is not
+// the start of a live large block.
+void large_free(void* p, ChunkKind kind, const char* caller);
+size_t large_usable_size(const void* p, ChunkKind kind, const char* caller);
+// Grows or shrinks in place when the mapping allows; false when the caller must move.
+bool large_resize_in_place(void* p, ChunkKind kind, size_t new_size);
+void large_purge(uint64_t now_ms, bool force);
+
+struct LargeCounters {
+  uint64_t blocks, bytes, cached_bytes, maps, unmaps, mapped_bytes, purged_bytes;
+};
+void large_counters(LargeCounters* out);
+void large_lock();
+void large_unlock();
+void large_reset_lock_in_child();
+
+}  // namespace hakmem

@@ -1,0 +1,28 @@
+// The OS layer: every system call hakmem makes for memory, time and output lives here.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace hakmem::os {
+
+inline constexpr size_t kPageSize = 4096;
+
+// Maps `size` bytes of zeroed read-write memory aligned to `align` (a power of two,
+// at least a page). Returns nullptr on failure (errno left as mmap set it).
+void* map_aligned(size_t size, size_t align);
+void unmap(void* p, size_t size);
+// Gives the pages back to the OS; the range stays mapped and reads as zero later.
+void decommit(void* p, size_t size);
+// Grows a mapping in place (no move); false when the next pages are taken.
+bool remap_in_place(void* p, size_t old_size, size_t new_size);
+
+uint64_t now_ms();          // monotonic, coarse: cheap enough for slow paths
+uint64_t rss_bytes();       // VmRSS of this process
+uint64_t rss_peak_bytes();  // VmHWM of this process
+
+// Raw write to a file descriptor: async-signal-safe, never allocates.
+void write_all(int fd, const char* s, size_t n);
+void yield_cpu();
+[[noreturn]] void abort_process();
+
+}  // namespace hakmem::os

@@ -1,0 +1,95 @@
+#include "os/os.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <cerrno>
+
+namespace hakmem::os {
+
+void* map_aligned(size_t size, size_t align) {
+  // Over-map by `align` and trim both ends so the result is aligned; the kernel has
+  // no "aligned mmap" and this costs only address space.
+  size_t span = size + (align > kPageSize ? align : 0);
+  if (span < size) { errno = ENOMEM; return nullptr; }
+  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) { errno = ENOMEM; return nullptr; }
+  uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  uintptr_t aligned = (start + align - 1) & ~(uintptr_t(align) - 1);
+  if (aligned > start) munmap(raw, aligned - start);
+  uintptr_t end = aligned + size;
+  uintptr_t raw_end = start + span;
+  if (raw_end > end) munmap(reinterpret_cast<void*>(end), raw_end - end);
+  return reinterpret_cast<void*>(aligned);
+}
+
+void unmap(void* p, size_t size) { munmap(p, size); }
+
+void decommit(void* p, size_t size) { madvise(p, size, MADV_DONTNEED); }
+
+bool remap_in_place(void* p, size_t old_size, size_t new_size) {
+  void* r = mremap(p, old_size, new_size, 0);
+  return r != MAP_FAILED;
+}
+
+uint64_t now_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return uint64_t(ts.tv_sec) * 1000u + uint64_t(ts.tv_nsec) / 1000000u;
+}
+
+// Reads "Key:   1234 kB" from /proc/self/status without allocating.
+static uint64_t status_kb(const char* key) {
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  size_t klen = 0;
+  while (key[klen]) klen++;
+  for (char* line = buf; *line;) {
+    bool match = true;
+    for (size_t i = 0; i < klen; i++)
+      if (line[i] != key[i]) { match = false; break; }
+    if (match) {
+      uint64_t v = 0;
+      for (char* c = line + klen; *c && *c != '\n'; c++)
+        if (*c >= '0' && *c <= '9') v = v * 10 + uint64_t(*c - '0');
+      return v;
+    }
+    while (*line && *line != '\n') line++;
+    if (*line) line++;
+  }
+  return 0;
+}
+
+uint64_t rss_bytes() { return status_kb("VmRSS:") * 1024; }
+uint64_t rss_peak_bytes() { return status_kb("VmHWM:") * 1024; }
+
+void write_all(int fd, const char* s, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, s, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    s += w;
+    n -= size_t(w);
+  }
+}
+
+void yield_cpu() { sched_yield(); }
+
+void abort_process() {
+  // abort() would run our SIGABRT handler (which dumps the debug ring) and then
+  // the default action, which is what a user's core dump expects.
+  abort();
+}
+
+}  // namespace hakmem::os

@@ -1,0 +1,82 @@
+// The thread heap: what one thread owns in the SuperSlab tier.
+//
+// Reached through one initial-exec TLS pointer (8 bytes of static TLS, so a late
+// dlopen still finds room). Heaps live in memory hakmem maps for itself and are
+// recycled, never unmapped, so a stale pointer to one stays safe to read.
+#pragma once
+#include <atomic>
+#include <cstdint>
+
+#include "diag/debug_ring.h"
+#include "diag/stats.h"
+#include "tiny/superslab.h"
+
+namespace hakmem {
+
+struct ClassCache {
+  Slab* slab;        // the bound slab the fast path pops from; a sentinel when there is none
+  void* fast_head;   // the fast cache (HAKMEM_TINY_FAST_CAP): blocks of slabs this thread owns
+  uint32_t fast_count;
+  uint32_t fast_cap;
+};
+
+struct PlaceholderTag {};
+
+struct ThreadHeap {
+  constexpr ThreadHeap() = default;
+  // The placeholder: owns nothing, and its class caches point at the sentinel slab.
+  constexpr explicit ThreadHeap(PlaceholderTag, Slab* sentinel) : tid(kTidNobody) {
+    for (auto& cc : cls) cc.slab = sentinel;
+  }
+
+  uint32_t tid = 0;                    // owner_tid of the slabs this heap owns
+  bool live = false;
+  ClassCache cls[kNumClasses] = {};
+  // Owner-local lists of owned slabs. The bound slab is on none of them.
+  Slab* bound[kNumClasses] = {};
+  Slab* partial[kNumClasses] = {};  // free blocks available ("sticky": reused first)
+  Slab* full[kNumClasses] = {};     // no local free block right now
+  // Slabs this thread owns that received remote frees; other threads push, the
+  // owner takes the whole stack. kMailboxClosed once the thread has exited.
+  std::atomic<Slab*> mailbox{nullptr};
+  uint64_t next_tick_ms = 0;
+  ThreadHeap* pool_next = nullptr;  // free list of recycled heaps
+  HeapStats stats;
+  DebugRing ring = {};
+};
+
+inline Slab* const kMailboxClosed = reinterpret_cast<Slab*>(uintptr_t(1));
+
+extern Slab g_slab_sentinel;             // freelist always empty: the fast path falls through
+extern ThreadHeap g_heap_placeholder;    // every thread's heap until its first slow path
+extern __thread ThreadHeap* t_heap __attribute__((tls_model("initial-exec")));
+
+// The calling thread's heap, created on first use; nullptr only if the OS refuses memory.
+ThreadHeap* heap_get();
+ThreadHeap* heap_by_tid(uint32_t tid);
+void heap_thread_exit(ThreadHeap* h);
+
+// Owner-side mailbox processing: drains every announced slab this heap owns.
+void heap_process_mailbox(ThreadHeap* h);
+// Time-throttled housekeeping on slow paths: mailbox, purge of free memory.
+void heap_tick(ThreadHeap* h);
+
+// Owner-local list moves.
+void heap_place(ThreadHeap* h, Slab* s, SlabPlace where);
+void heap_bind(ThreadHeap* h, Slab* s);
+// Called by the owner when a slab it holds has no block in use (not bound).
+void heap_slab_emptied(ThreadHeap* h, Slab* s);
+// A free by the owner into a slab whose local list was empty or that became empty.
+void heap_free_local_slow(ThreadHeap* h, Slab* s);
+
+// Visits every heap in use (stats, debug ring dump). Not locked against exits.
+void heap_for_each(void (*fn)(ThreadHeap*, void*), void* arg);
+void heap_registry_lock();
+void heap_registry_unlock();
+void heap_registry_reset_in_child();
+void heap_process_init();
+void heap_thread_counts(uint64_t* live, uint64_t* exited);
+// Puts an owned slab on the list its state calls for (or back in the pool if empty).
+void heap_settle(ThreadHeap* h, Slab* s);
+
+}  // namespace hakmem

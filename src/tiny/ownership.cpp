@@ -1,0 +1,197 @@
+// Claim-then-drain, release, remote free and the routing of slabs with remote frees.
+// Memory orders: the remote push (CAS) and the release (store of owner 0) are both
+// seq_cst and each is followed by a seq_cst read of the other's variable, a Dekker
+// pair: either the pusher sees the slab unowned or the releaser sees the remote
+// queue non-empty, so a slab with remote frees is always announced to someone.
+#include "tiny/ownership.h"
+
+#include "base/spin_lock.h"
+#include "config/options.h"
+#include "diag/debug_ring.h"
+#include "diag/report.h"
+#include "tiny/heap.h"
+
+namespace hakmem {
+
+namespace {
+
+struct OrphanQueue {
+  SpinLock lock;
+  std::atomic<Slab*> head{nullptr};  // written under the lock; atomic for the lock-free peek
+};
+OrphanQueue g_orphans[2][kNumClasses];
+
+uint64_t g_secret = 0;
+
+[[noreturn]] void ownership_violation(ThreadHeap* h, Slab* s) {
+  Line()
+      .str("hakmem: ownership violation: thread ")
+      .u64(h->tid)
+      .str(" drains slab ")
+      .ptr(s)
+      .str(" owned by ")
+      .u64(s->owner_tid.load(std::memory_order_relaxed))
+      .write();
+  debug_ring_dump_all(2);
+  os::abort_process();
+}
+
+inline bool link_in_slab(Slab* s, void* p) {
+  char* base = slab_data(s);
+  char* c = static_cast<char*>(p);
+  return c >= base && c < base + size_t(s->capacity) * s->block_size &&
+         size_t(c - base) % s->block_size == 0;
+}
+
+// Splices the remote queue into the local free list. Only the owner may do this, and
+// only slab_acquire calls it: the seed's crash was a drain by a thread that had not
+// claimed the slab, racing the real owner's pops from the same list.
+void slab_drain(ThreadHeap* h, Slab* s) {
+  if (s->owner_tid.load(std::memory_order_relaxed) != h->tid) ownership_violation(h, s);
+  void* list = s->remote_head.exchange(nullptr, std::memory_order_acquire);
+  if (!list) return;
+  uint32_t n = 1;
+  void* tail = list;
+  if (g_options.guard) {
+    for (void* next; (next = link_decode_checked(s, tail)) != nullptr; tail = next) n++;
+    link_store(tail, s->freelist);
+  } else {
+    for (void* next; (next = *static_cast<void**>(tail)) != nullptr; tail = next) n++;
+    *static_cast<void**>(tail) = s->freelist;
+  }
+  s->freelist = list;
+  s->used.store(s->used.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  ClassCounters& cc = h->stats.cls[s->class_idx];
+  counter_add(cc.drains, 1);
+  counter_add(cc.remote_frees, n);
+  debug_ring_record(RingEvent::kDrain, s, n);
+}
+
+void route(Slab* s) {
+  uint32_t owner = s->owner_tid.load(std::memory_order_seq_cst);
+  if (owner == kOwnerPool) {
+    // A pooled slab has no block out, so nothing to announce (a late notifier).
+    s->listed.store(false, std::memory_order_release);
+    return;
+  }
+  if (owner != kOwnerNone) {
+    if (ThreadHeap* h = heap_by_tid(owner)) {
+      Slab* head = h->mailbox.load(std::memory_order_relaxed);
+      while (head != kMailboxClosed) {
+        s->list_next = head;
+        if (h->mailbox.compare_exchange_weak(head, s, std::memory_order_release, std::memory_order_relaxed)) {
+          debug_ring_record(RingEvent::kMailbox, s, owner);
+          return;
+        }
+      }
+    }
+  }
+  orphan_push(OrphanList::kMailbox, s->class_idx, s);
+}
+
+}  // namespace
+
+void ownership_init(uint64_t entropy) { g_secret = (entropy * 0x9e3779b97f4a7c15ull) | 1; }
+
+void link_store(void* block, void* next) {
+  uintptr_t v = reinterpret_cast<uintptr_t>(next);
+  if (g_options.guard) v ^= g_secret ^ reinterpret_cast<uintptr_t>(block);
+  *static_cast<uintptr_t*>(block) = v;
+}
+
+void* link_decode_checked(Slab* s, void* block) {
+  uintptr_t raw = *static_cast<uintptr_t*>(block);
+  void* next = reinterpret_cast<void*>(raw ^ g_secret ^ reinterpret_cast<uintptr_t>(block));
+  if (next && !link_in_slab(s, next)) {
+    debug_ring_record(RingEvent::kGuardFail, block, raw);
+    Line().str("hakmem: corrupted free list: block ").ptr(block).str(" of slab ").ptr(s)
+        .str(" links to ").ptr(next).str(" (written after free?)").write();
+    debug_ring_dump_all(2);
+    os::abort_process();
+  }
+  return next;
+}
+
+bool slab_acquire(ThreadHeap* h, Slab* s, uint32_t expected) {
+#ifdef HAKMEM_FAULT_UNSAFE_DRAIN
+  // Test-only: the seed's bug, a drain before the claim.
+  if (expected == kOwnerNone && s->remote_head.load(std::memory_order_relaxed)) slab_drain(h, s);
+#endif
+  uint32_t owner = s->owner_tid.load(std::memory_order_acquire);
+  if (owner != h->tid) {
+    if (owner != expected) return false;
+    // Acquire: we see the local list exactly as the previous owner left it.
+    if (!s->owner_tid.compare_exchange_strong(owner, h->tid, std::memory_order_acq_rel, std::memory_order_relaxed))
+      return false;
+    debug_ring_record(RingEvent::kClaim, s, expected);
+  }
+  slab_drain(h, s);
+  return true;
+}
+
+void slab_release(Slab* s) {
+  debug_ring_record(RingEvent::kRelease, s, s->owner_tid.load(std::memory_order_relaxed));
+  s->owner_tid.store(kOwnerNone, std::memory_order_seq_cst);
+  if (s->remote_head.load(std::memory_order_seq_cst)) slab_notify(s);
+}
+
+void slab_remote_free(Slab* s, void* p) {
+  void* old = s->remote_head.load(std::memory_order_relaxed);
+  if (g_options.guard) {
+    do link_store(p, old);
+    while (!s->remote_head.compare_exchange_weak(old, p, std::memory_order_seq_cst, std::memory_order_relaxed));
+  } else {
+    do *static_cast<void**>(p) = old;
+    while (!s->remote_head.compare_exchange_weak(old, p, std::memory_order_seq_cst, std::memory_order_relaxed));
+  }
+  debug_ring_record(RingEvent::kRemotePush, p, reinterpret_cast<uintptr_t>(s));
+  // Only the push that made the queue non-empty announces it; later pushes ride along.
+  if (!old) slab_notify(s);
+}
+
+void slab_notify(Slab* s) {
+  if (s->listed.exchange(true, std::memory_order_seq_cst)) return;
+  route(s);
+}
+
+bool slab_take_listed(ThreadHeap* h, Slab* s, uint32_t expected) {
+  // Clear the token before draining: a push after our drain must be able to
+  // announce the slab again.
+  s->listed.store(false, std::memory_order_seq_cst);
+  if (slab_acquire(h, s, expected)) return true;
+  // Someone else owns it (or it went back to the pool); make sure they hear of any
+  // remote frees that rode on the stale entry.
+  if (s->remote_head.load(std::memory_order_seq_cst)) slab_notify(s);
+  return false;
+}
+
+void orphan_push(OrphanList which, uint32_t c, Slab* s) {
+  OrphanQueue& q = g_orphans[int(which)][c];
+  LockGuard g(q.lock);
+  s->list_next = q.head.load(std::memory_order_relaxed);
+  q.head.store(s, std::memory_order_relaxed);
+}
+
+Slab* orphan_pop(OrphanList which, uint32_t c) {
+  OrphanQueue& q = g_orphans[int(which)][c];
+  if (!q.head.load(std::memory_order_relaxed)) return nullptr;  // cheap peek, rechecked below
+  LockGuard g(q.lock);
+  Slab* s = q.head.load(std::memory_order_relaxed);
+  if (s) q.head.store(s->list_next, std::memory_order_relaxed);
+  return s;
+}
+
+void orphan_lock_all() {
+  for (auto& per : g_orphans)
+    for (auto& q : per) q.lock.lock();
+}
+void orphan_unlock_all() {
+  for (auto& per : g_orphans)
+    for (auto& q : per) q.lock.unlock();
+}
+void orphan_reset_locks_in_child() {
+  for (auto& per : g_orphans)
+    for (auto& q : per) q.lock.reset();
+}
+
+}  // namespace hakmem

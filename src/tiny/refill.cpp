@@ -1,0 +1,97 @@
+// Refill: where a thread finds its next slab when its bound slab of a class runs dry,
+// in the order of the design notes. Every candidate is taken through slab_acquire
+// (claim, then drain) and bound only after that succeeded.
+#include "tiny/refill.h"
+
+#include "config/options.h"
+#include "diag/debug_ring.h"
+#include "diag/report.h"
+#include "tiny/heap.h"
+#include "tiny/ownership.h"
+#include "tiny/slab_ops.h"
+
+namespace hakmem {
+
+namespace {
+
+inline void count(ThreadHeap* h, uint32_t c, RefillPath path) {
+  counter_add(h->stats.cls[c].refills[path], 1);
+  debug_ring_record(RingEvent::kRefill, h->bound[c], path);
+}
+
+// A slab taken off a global list: bind it when it serves class c, else keep it where
+// its state says.
+bool take_orphan(ThreadHeap* h, uint32_t c, OrphanList which) {
+  while (Slab* s = orphan_pop(which, c)) {
+    if (!slab_take_listed(h, s)) continue;
+    if (which == OrphanList::kAdopt) {
+      counter_add(h->stats.cls[s->class_idx].adopts, 1);
+      debug_ring_record(RingEvent::kAdopt, s, s->class_idx);
+    }
+    if (s->class_idx == c && slab_has_free(s)) {
+      heap_bind(h, s);
+      return true;
+    }
+    heap_settle(h, s);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool refill(ThreadHeap* h, uint32_t c) {
+  // 1. The bound slab's own remote frees: it is ours, so claiming is a formality.
+  if (Slab* b = h->bound[c]) {
+    if (b->remote_head.load(std::memory_order_relaxed)) {
+      slab_acquire(h, b);
+      if (slab_has_free(b)) {
+        count(h, c, kRefillOwnRemote);
+        return true;
+      }
+    }
+    heap_place(h, b, SlabPlace::kFull);
+  }
+  // 2. Slabs this thread already owns: announced ones first, then the partial list.
+  heap_process_mailbox(h);
+  if (Slab* s = h->partial[c]) {
+    heap_bind(h, s);
+    count(h, c, kRefillSticky);
+    return true;
+  }
+  // 3. Unowned slabs that received remote frees; 4. slabs of exited threads.
+  if (take_orphan(h, c, OrphanList::kMailbox)) {
+    count(h, c, kRefillMailbox);
+    return true;
+  }
+  if (take_orphan(h, c, OrphanList::kAdopt)) {
+    count(h, c, kRefillAdopt);
+    return true;
+  }
+  // 5. A free slab of an existing SuperSlab (the mmap gate), else 6. a new SuperSlab.
+  SlabOrigin origin;
+  Slab* s = pool_take_slab(c, &origin);
+  if (!s) return false;
+  if (!slab_acquire(h, s, kOwnerPool)) fatal("pool handed out a slab that was not free");
+  slab_format(s, c);
+  heap_bind(h, s);
+  count(h, c, origin == SlabOrigin::kGate ? kRefillGate : kRefillFresh);
+  return true;
+}
+
+void* heap_alloc_slow(ThreadHeap* h, uint32_t c) {
+  debug_ring_record(RingEvent::kAllocSlow, h, c);
+  heap_tick(h);
+  ClassCache& cc = h->cls[c];
+  if (void* p = cc.fast_head) {
+    cc.fast_head = *static_cast<void**>(p);
+    cc.fast_count--;
+    return p;
+  }
+  for (;;) {
+    if (Slab* s = h->bound[c])
+      if (void* p = slab_pop(s)) return p;
+    if (!refill(h, c)) return nullptr;
+  }
+}
+
+}  // namespace hakmem

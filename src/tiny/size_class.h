@@ -1,0 +1,34 @@
+// Size classes of the SuperSlab tier: 16-byte steps up to 128 B, then four classes
+// per power of two (at most 25% internal waste) up to kMaxSlabBlock. Every class
+// size is a multiple of 16, so every block is 16-byte aligned.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace hakmem {
+
+inline constexpr uint32_t kNumClasses = 48;
+inline constexpr size_t kMaxSlabBlock = 128 * 1024;   // above: the large tier
+inline constexpr size_t kMaxSmallBlock = 8 * 1024;    // up to here: 64 KiB slabs
+inline constexpr size_t kLookupMax = 1024;            // table-driven mapping below this
+
+extern const uint32_t g_class_size[kNumClasses];
+extern const uint8_t g_class_of_small[kLookupMax / 16 + 1];  // index (size+15)/16
+
+// Class for 1024 < size <= kMaxSlabBlock: the power-of-two range and its quarter.
+inline uint32_t size_class_of_mid(size_t size) {
+  size_t v = size - 1;
+  uint32_t log2 = 63u - uint32_t(__builtin_clzll(v));        // floor(log2(size-1)), >= 10
+  uint32_t quarter = uint32_t(v >> (log2 - 2)) & 3u;          // which quarter of [2^log2, 2^(log2+1))
+  return 8u + (log2 - 7u) * 4u + quarter;
+}
+
+// size must be <= kMaxSlabBlock.
+inline uint32_t size_class_of(size_t size) {
+  if (__builtin_expect(size <= kLookupMax, 1)) return g_class_of_small[(size + 15) >> 4];
+  return size_class_of_mid(size);
+}
+
+inline bool class_is_small(uint32_t c) { return g_class_size[c] <= kMaxSmallBlock; }
+
+}  // namespace hakmem

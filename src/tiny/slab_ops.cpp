@@ -1,0 +1,63 @@
+#include "tiny/slab_ops.h"
+
+#include "config/options.h"
+#include "diag/report.h"
+#include "tiny/ownership.h"
+
+namespace hakmem {
+
+namespace {
+// Carve about this many bytes at a time: a few pages, so a fresh slab costs page
+// faults only for what is used, yet small blocks do not hit the slow path often.
+constexpr size_t kCarveBytes = 16 * 1024;
+}  // namespace
+
+void slab_format(Slab* s, uint32_t c) {
+  s->class_idx = uint16_t(c);
+  s->block_size = g_class_size[c];
+  s->capacity = uint32_t(slab_bytes(superslab_of(s), s->index) / s->block_size);
+  s->carved = 0;
+  s->freelist = nullptr;
+  s->used.store(0, std::memory_order_relaxed);
+  s->place = SlabPlace::kNone;
+  s->next = s->prev = nullptr;
+}
+
+bool slab_carve(Slab* s) {
+  uint32_t left = s->capacity - s->carved;
+  if (!left) return false;
+  uint32_t n = uint32_t(kCarveBytes / s->block_size);
+  if (n == 0) n = 1;
+  if (n > left) n = left;
+  char* first = slab_data(s) + size_t(s->carved) * s->block_size;
+  char* p = first;
+  for (uint32_t i = 1; i < n; i++, p += s->block_size) link_store(p, p + s->block_size);
+  link_store(p, s->freelist);
+  s->freelist = first;
+  s->carved += n;
+  return true;
+}
+
+void* slab_pop(Slab* s) {
+  if (!s->freelist && !slab_carve(s)) return nullptr;
+  void* p = s->freelist;
+  if (g_options.guard) {
+    s->freelist = link_decode_checked(s, p);
+    size_t idx = size_t(static_cast<char*>(p) - slab_data(s)) / s->block_size;
+    uint64_t bit = uint64_t(1) << (idx & 63);
+    uint64_t old = __atomic_fetch_or(&guard_bitmap(s)[idx / 64], bit, __ATOMIC_RELAXED);
+    if (old & bit) fatal_pointer("free list corrupted: block handed out twice:", p);
+  } else {
+    s->freelist = *static_cast<void**>(p);
+  }
+  s->used.store(s->used.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return p;
+}
+
+void slab_push_local(Slab* s, void* p) {
+  link_store(p, s->freelist);
+  s->freelist = p;
+  s->used.store(s->used.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+}  // namespace hakmem

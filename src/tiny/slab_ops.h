@@ -1,0 +1,21 @@
+// Owner-local operations on one slab: format, carve, pop, push. The caller owns the
+// slab (ownership.h); these never look at the remote queue.
+#pragma once
+#include "tiny/superslab.h"
+
+namespace hakmem {
+
+inline bool slab_has_free(const Slab* s) { return s->freelist || s->carved < s->capacity; }
+
+// Gives a freshly claimed pool slab to class c.
+void slab_format(Slab* s, uint32_t c);
+// Moves up to a batch of never-used blocks onto the free list, so a slab's pages are
+// touched only as it fills. False when nothing is left to carve.
+bool slab_carve(Slab* s);
+// Slow-path pop (checked in guard mode); nullptr when the local list and the
+// uncarved tail are both empty.
+void* slab_pop(Slab* s);
+// Slow-path push by the owner; the caller settles the slab's list afterwards.
+void slab_push_local(Slab* s, void* p);
+
+}  // namespace hakmem

@@ -1,0 +1,200 @@
+// The pool of free slabs and the SuperSlabs that hold them ("mmap gate").
+//
+// SuperSlab headers are never unmapped: a thread that pushed a remote free a moment
+// ago may still read a slab's `listed` flag, and a mailbox may still hold a stale
+// pointer to a slab. Purging gives the slabs' pages back to the OS instead, which is
+// what resident memory counts; only the header pages of an empty SuperSlab stay.
+#include "tiny/superslab.h"
+
+#include "base/spin_lock.h"
+#include "config/options.h"
+#include "diag/debug_ring.h"
+#include "os/os.h"
+
+namespace hakmem {
+
+namespace {
+
+struct Pool {
+  SpinLock lock;
+  SuperSlab* with_free = nullptr;  // SuperSlabs that have at least one pooled slab
+  SuperSlab* all = nullptr;
+};
+
+Pool g_pools[kNumSlabKinds];
+
+std::atomic<uint64_t> g_superslabs{0}, g_superslabs_peak{0}, g_bytes_mapped{0}, g_bytes_mapped_peak{0},
+    g_bytes_purged{0}, g_os_maps{0}, g_os_unmaps{0};
+std::atomic<uint64_t> g_next_purge_ms{0};
+
+void raise_peak(std::atomic<uint64_t>& peak, uint64_t v) {
+  uint64_t p = peak.load(std::memory_order_relaxed);
+  while (v > p && !peak.compare_exchange_weak(p, v, std::memory_order_relaxed)) {}
+}
+
+unsigned slab_shift_of(SlabKind k) { return k == SlabKind::kSmall ? kSmallSlabShift : kMediumSlabShift; }
+
+// Bitmap words per slab for guard mode: one bit per smallest block of the kind.
+size_t guard_words(SlabKind k) {
+  size_t min_block = k == SlabKind::kSmall ? g_class_size[0] : kMaxSmallBlock + 1;
+  size_t blocks = (size_t(1) << slab_shift_of(k)) / min_block + 1;
+  return (blocks + 63) / 64;
+}
+
+uint32_t all_slabs_mask(const SuperSlab* ss) {
+  return ss->num_slabs == 32 ? 0xffffffffu : ((1u << ss->num_slabs) - 1);
+}
+
+void link_with_free(Pool& p, SuperSlab* ss) {
+  ss->pool_prev = nullptr;
+  ss->pool_next = p.with_free;
+  if (p.with_free) p.with_free->pool_prev = ss;
+  p.with_free = ss;
+}
+
+void unlink_with_free(Pool& p, SuperSlab* ss) {
+  if (ss->pool_prev) ss->pool_prev->pool_next = ss->pool_next;
+  else p.with_free = ss->pool_next;
+  if (ss->pool_next) ss->pool_next->pool_prev = ss->pool_prev;
+  ss->pool_next = ss->pool_prev = nullptr;
+}
+
+SuperSlab* superslab_map(SlabKind kind) {
+  void* mem = os::map_aligned(kChunkSize, kChunkSize);
+  if (!mem) return nullptr;
+  auto* ss = static_cast<SuperSlab*>(mem);  // fresh mapping: all zero
+  ss->magic = kSuperSlabMagic;
+  ss->kind = kind;
+  ss->slab_shift = uint8_t(slab_shift_of(kind));
+  ss->num_slabs = uint8_t(kChunkSize >> ss->slab_shift);
+  size_t bitmap_offset = (sizeof(SuperSlab) + 63) & ~size_t(63);
+  ss->guard_bits = reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(ss) + bitmap_offset);
+  size_t header = bitmap_offset + ss->num_slabs * guard_words(kind) * 8;
+  ss->header_size = uint32_t((header + os::kPageSize - 1) & ~(os::kPageSize - 1));
+  for (uint32_t i = 0; i < ss->num_slabs; i++) {
+    Slab& s = ss->slabs[i];
+    s.index = uint8_t(i);
+    s.owner_tid.store(kOwnerPool, std::memory_order_relaxed);
+  }
+  ss->free_mask = all_slabs_mask(ss);
+  ss->dirty_mask = 0;  // untouched pages are not resident
+  chunk_map_set(ss, kChunkSize, g_options.guard ? kChunkSuperSlabGuard : kChunkSuperSlab, kChunkNone);
+  uint64_t n = g_superslabs.fetch_add(1, std::memory_order_relaxed) + 1;
+  raise_peak(g_superslabs_peak, n);
+  uint64_t bytes = g_bytes_mapped.fetch_add(kChunkSize, std::memory_order_relaxed) + kChunkSize;
+  raise_peak(g_bytes_mapped_peak, bytes);
+  g_os_maps.fetch_add(1, std::memory_order_relaxed);
+  debug_ring_record(RingEvent::kOsMap, ss, kChunkSize);
+  return ss;
+}
+
+void decommit_slab(SuperSlab* ss, uint32_t idx) {
+  size_t bytes = slab_bytes(ss, idx);
+  os::decommit(slab_data(ss, idx), bytes);
+  g_bytes_purged.fetch_add(bytes, std::memory_order_relaxed);
+  debug_ring_record(RingEvent::kOsUnmap, slab_data(ss, idx), bytes);
+}
+
+}  // namespace
+
+uint64_t* guard_bitmap(Slab* s) {
+  SuperSlab* ss = superslab_of(s);
+  return ss->guard_bits + size_t(s->index) * guard_words(ss->kind);
+}
+
+Slab* pool_take_slab(uint32_t c, SlabOrigin* origin) {
+  SlabKind kind = slab_kind_for_class(c);
+  Pool& p = g_pools[int(kind)];
+  p.lock.lock();
+  SuperSlab* ss = p.with_free;
+  *origin = SlabOrigin::kGate;
+  if (!ss) {
+    p.lock.unlock();
+    ss = superslab_map(kind);
+    if (!ss) return nullptr;
+    p.lock.lock();
+    ss->all_prev = nullptr;
+    ss->all_next = p.all;
+    if (p.all) p.all->all_prev = ss;
+    p.all = ss;
+    link_with_free(p, ss);
+    *origin = SlabOrigin::kFresh;
+  }
+  // Prefer a slab whose pages are still resident: reusing them costs no page faults.
+  uint32_t candidates = ss->free_mask & ss->dirty_mask;
+  uint32_t idx = uint32_t(__builtin_ctz(candidates ? candidates : ss->free_mask));
+  ss->free_mask &= ~(1u << idx);
+  ss->dirty_mask &= ~(1u << idx);
+  if (!ss->free_mask) unlink_with_free(p, ss);
+  p.lock.unlock();
+  // Still owned by kOwnerPool: the caller claims it through slab_acquire.
+  return &ss->slabs[idx];
+}
+
+void pool_return_slab(Slab* s) {
+  SuperSlab* ss = superslab_of(s);
+  Pool& p = g_pools[int(ss->kind)];
+  uint64_t now = os::now_ms();
+  // Release: the next owner's claim (an acquire CAS from kOwnerPool) sees our writes.
+  s->owner_tid.store(kOwnerPool, std::memory_order_release);
+  LockGuard g(p.lock);
+  uint32_t bit = 1u << s->index;
+  if (!ss->free_mask) link_with_free(p, ss);
+  ss->free_mask |= bit;
+  ss->dirty_mask |= bit;
+  s->freed_at_ms = now;
+  if (ss->free_mask == all_slabs_mask(ss)) ss->empty_since_ms = now;
+}
+
+void pool_purge(uint64_t now, bool force) {
+  if (!force) {
+    uint64_t due = g_next_purge_ms.load(std::memory_order_relaxed);
+    if (now < due) return;
+    uint64_t period = g_options.purge_delay_ms / 4 + 10;
+    if (!g_next_purge_ms.compare_exchange_strong(due, now + period, std::memory_order_relaxed)) return;
+  }
+  uint64_t delay = g_options.purge_delay_ms;
+  for (Pool& p : g_pools) {
+    LockGuard g(p.lock);
+    for (SuperSlab* ss = p.with_free; ss; ss = ss->pool_next) {
+      uint32_t dirty = ss->dirty_mask;
+      while (dirty) {
+        uint32_t idx = uint32_t(__builtin_ctz(dirty));
+        dirty &= dirty - 1;
+        if (force || now - ss->slabs[idx].freed_at_ms >= delay) {
+          decommit_slab(ss, idx);
+          ss->dirty_mask &= ~(1u << idx);
+        }
+      }
+    }
+  }
+}
+
+void pool_counters(PoolCounters* out) {
+  out->superslabs = g_superslabs.load(std::memory_order_relaxed);
+  out->superslabs_peak = g_superslabs_peak.load(std::memory_order_relaxed);
+  out->bytes_mapped = g_bytes_mapped.load(std::memory_order_relaxed);
+  out->bytes_mapped_peak = g_bytes_mapped_peak.load(std::memory_order_relaxed);
+  out->bytes_purged = g_bytes_purged.load(std::memory_order_relaxed);
+  out->os_maps = g_os_maps.load(std::memory_order_relaxed);
+  out->os_unmaps = g_os_unmaps.load(std::memory_order_relaxed);
+}
+
+void pool_for_each_superslab(void (*fn)(SuperSlab*, void*), void* arg) {
+  for (Pool& p : g_pools) {
+    LockGuard g(p.lock);
+    for (SuperSlab* ss = p.all; ss; ss = ss->all_next) fn(ss, arg);
+  }
+}
+
+void pool_lock_all() {
+  for (Pool& p : g_pools) p.lock.lock();
+}
+void pool_unlock_all() {
+  for (Pool& p : g_pools) p.lock.unlock();
+}
+void pool_reset_locks_in_child() {
+  for (Pool& p : g_pools) p.lock.reset();
+}
+
+}  // namespace hakmem

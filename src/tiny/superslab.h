@@ -1,0 +1,121 @@
+// SuperSlab geometry and slab metadata.
+//
+// A SuperSlab is one 2 MiB chunk, naturally aligned, so free(p) finds it by masking p.
+// Its header holds the metadata of its slabs; each slab serves one size class and is
+// owned by at most one thread (see ownership.h for the rules).
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "tiny/chunk_map.h"
+#include "tiny/size_class.h"
+
+namespace hakmem {
+
+inline constexpr unsigned kSmallSlabShift = 16;   // 64 KiB slabs: classes <= 8 KiB
+inline constexpr unsigned kMediumSlabShift = 19;  // 512 KiB slabs: classes <= 128 KiB
+inline constexpr uint32_t kMaxSlabsPerSuperSlab = kChunkSize >> kSmallSlabShift;  // 32
+inline constexpr uint32_t kSuperSlabMagic = 0x48414b53;  // "HAKS"
+
+// owner_tid values that are not threads.
+inline constexpr uint32_t kOwnerNone = 0;            // unowned: anyone may claim it
+inline constexpr uint32_t kOwnerPool = 0xfffffffeu;  // free slab in its SuperSlab: only the pool hands it out
+inline constexpr uint32_t kTidNobody = 0xffffffffu;  // tid of the placeholder heap: owns nothing
+
+enum class SlabKind : uint8_t { kSmall = 0, kMedium = 1 };
+inline constexpr int kNumSlabKinds = 2;
+
+// Which owner-local list a slab is on (meaningful only to its owner).
+enum class SlabPlace : uint8_t { kNone, kBound, kPartial, kFull };
+
+struct alignas(64) Slab {
+  // ---- owner-local: touched only by the thread whose tid is in owner_tid ----
+  void* freelist;                 // local free list (the fast paths pop and push here)
+  std::atomic<uint32_t> used;     // blocks handed out; relaxed, so stats may read it
+  uint32_t capacity;              // blocks the slab holds
+  uint32_t carved;                // blocks carved from the untouched tail so far
+  uint32_t block_size;
+  uint16_t class_idx;
+  uint8_t index;                  // position in the SuperSlab
+  SlabPlace place;
+  Slab* next;                     // owner's partial/full list
+  Slab* prev;
+  uint64_t freed_at_ms;           // when the slab went back to the pool (pool lock)
+
+  // ---- shared: written by other threads; on its own cache line so remote frees
+  // do not invalidate the owner's local line ----
+  alignas(64) std::atomic<uint32_t> owner_tid;
+  std::atomic<bool> listed;       // token: the slab is in (or on its way into) a mailbox or list
+  std::atomic<void*> remote_head; // MPSC stack of blocks freed by other threads
+  Slab* list_next;                // link in a mailbox or list; written by the token holder
+};
+static_assert(sizeof(Slab) == 128);
+
+struct SuperSlab {
+  uint32_t magic;
+  SlabKind kind;
+  uint8_t slab_shift;
+  uint8_t num_slabs;
+  uint32_t header_size;           // slab 0's blocks start here
+  // Pool state, under the pool lock of this kind.
+  uint32_t free_mask;             // slabs in the pool (no class, owner kOwnerPool)
+  uint32_t dirty_mask;            // pooled slabs whose pages may still be resident
+  uint64_t empty_since_ms;        // when free_mask became full
+  SuperSlab* pool_next;           // list of SuperSlabs with pooled slabs
+  SuperSlab* pool_prev;
+  SuperSlab* all_next;            // every SuperSlab of this kind (stats, fork)
+  SuperSlab* all_prev;
+  uint64_t* guard_bits;           // guard mode: per-slab bitmaps of handed-out blocks
+  alignas(64) Slab slabs[kMaxSlabsPerSuperSlab];
+};
+
+inline SuperSlab* superslab_of(const void* p) {
+  return reinterpret_cast<SuperSlab*>(reinterpret_cast<uintptr_t>(p) & ~kChunkMask);
+}
+inline SuperSlab* superslab_of(const Slab* s) { return superslab_of(static_cast<const void*>(s)); }
+
+inline Slab* slab_of(SuperSlab* ss, const void* p) {
+  return &ss->slabs[(reinterpret_cast<uintptr_t>(p) & kChunkMask) >> ss->slab_shift];
+}
+
+inline char* slab_data(SuperSlab* ss, uint32_t idx) {
+  char* start = reinterpret_cast<char*>(ss) + (size_t(idx) << ss->slab_shift);
+  return idx == 0 ? reinterpret_cast<char*>(ss) + ss->header_size : start;
+}
+inline char* slab_data(Slab* s) { return slab_data(superslab_of(s), s->index); }
+inline size_t slab_bytes(SuperSlab* ss, uint32_t idx) {
+  return (size_t(1) << ss->slab_shift) - (idx == 0 ? ss->header_size : 0);
+}
+
+inline SlabKind slab_kind_for_class(uint32_t c) {
+  return class_is_small(c) ? SlabKind::kSmall : SlabKind::kMedium;
+}
+
+// Guard mode: one bit per block, set while the block is handed out.
+uint64_t* guard_bitmap(Slab* s);
+
+// ---- the pool of free slabs ("mmap gate"): under one lock per kind, slow path only ----
+enum class SlabOrigin { kGate, kFresh };
+// Takes a free slab for class c out of the pool; it is still owned by kOwnerPool and
+// the caller claims it with slab_acquire. Looks in existing SuperSlabs first (the mmap
+// gate), then maps a new one.
+// nullptr when the OS refuses memory.
+Slab* pool_take_slab(uint32_t c, SlabOrigin* origin);
+// The owner gives back a slab with no block in use and an empty remote queue.
+void pool_return_slab(Slab* s);
+// Returns pages of slabs and SuperSlabs that have been free longer than the purge
+// delay (all of them when force) to the OS. Cheap when nothing is due.
+void pool_purge(uint64_t now_ms, bool force);
+
+struct PoolCounters {
+  uint64_t superslabs, superslabs_peak, bytes_mapped, bytes_mapped_peak, bytes_purged, os_maps, os_unmaps;
+};
+void pool_counters(PoolCounters* out);
+// Visits every SuperSlab under the pool locks (stats, fork child).
+void pool_for_each_superslab(void (*fn)(SuperSlab*, void*), void* arg);
+void pool_lock_all();
+void pool_unlock_all();
+void pool_reset_locks_in_child();
+
+}  // namespace hakmem

@@ -69,6 +69,7 @@ size_t usable_size(const void* p, const char* caller) {
   ChunkKind k = chunk_kind_of(p);
   switch (k) {
     case kChunkSuperSlab:
+    case kChunkSuperSlabMedium:
       return slab_of(superslab_of(p), p)->block_size;
     case kChunkSuperSlabGuard:
       return guard_check_block(const_cast<void*>(p), caller, false)->block_size;
@@ -127,7 +128,10 @@ void free_slow(void* p, const char* caller) {
   ChunkKind k = chunk_kind_of(p);
   switch (k) {
     case kChunkSuperSlab:
-      free_fast(p);
+      free_slab_block<true>(p);
+      return;
+    case kChunkSuperSlabMedium:
+      free_slab_block<false>(p);
       return;
     case kChunkSuperSlabGuard:
       guard_free(p, caller);
@@ -184,7 +188,7 @@ HAK_EXPORT void* hak_realloc(void* p, size_t size) {
   }
   ChunkKind k = chunk_kind_of(p);
   size_t old = usable_size(p, "realloc");
-  if (k == kChunkSuperSlab || k == kChunkSuperSlabGuard) {
+  if (k == kChunkSuperSlab || k == kChunkSuperSlabMedium || k == kChunkSuperSlabGuard) {
     // Keep the block unless the new size would fit a class at most half as big.
     if (size <= old && (old <= 64 || size > old / 2)) return p;
   } else if (size <= old ? size > old / 2 : large_resize_in_place(p, k, size)) {

@@ -25,7 +25,7 @@ HAK_INLINE void* alloc_class(uint32_t c) {
   ClassCache& cc = t_heap->cls[c];
   if (void* p = cc.fast_head) {
     cc.fast_head = *static_cast<void**>(p);
-    cc.fast_count--;
+    cc.fast_room++;
     return p;
   }
   Slab* s = cc.slab;
@@ -43,30 +43,38 @@ HAK_INLINE void* alloc_fast(size_t size) {
   return alloc_slow(size);
 }
 
-HAK_INLINE void free_fast(void* p) {
-  if (HAK_LIKELY(chunk_kind_of(p) == kChunkSuperSlab)) {
-    Slab* s = slab_of(superslab_of(p), p);
-    ThreadHeap* h = t_heap;
-    // Relaxed is enough: only this thread ever stores its own tid into owner_tid.
-    if (HAK_LIKELY(s->owner_tid.load(std::memory_order_relaxed) == h->tid)) {
-      ClassCache& cc = h->cls[s->class_idx];
-      if (cc.fast_count < cc.fast_cap) {
-        *static_cast<void**>(p) = cc.fast_head;
-        cc.fast_head = p;
-        cc.fast_count++;
-        return;
-      }
-      void* head = s->freelist;
-      *static_cast<void**>(p) = head;
-      s->freelist = p;
-      uint32_t used = s->used.load(std::memory_order_relaxed) - 1;
-      s->used.store(used, std::memory_order_relaxed);
-      // A list that was empty (slab was full) or a slab now unused changes lists.
-      if (HAK_LIKELY(head != nullptr && used != 0)) return;
-      heap_free_local_slow(h, s);
+// The owner pushes onto the slab's local list; anyone else onto its remote queue.
+template <bool kSmallKind>
+HAK_INLINE void free_slab_block(void* p) {
+  SuperSlab* ss = superslab_of(p);
+  Slab* s = kSmallKind ? small_slab_of(ss, p) : slab_of(ss, p);
+  ThreadHeap* h = t_heap;
+  // Relaxed is enough: only this thread ever stores its own tid into owner_tid.
+  if (HAK_LIKELY(s->owner_tid.load(std::memory_order_relaxed) == h->tid)) {
+    ClassCache& cc = h->cls[s->class_idx];
+    if (cc.fast_room) {
+      *static_cast<void**>(p) = cc.fast_head;
+      cc.fast_head = p;
+      cc.fast_room--;
       return;
     }
-    slab_remote_free(s, p);
+    void* head = s->freelist;
+    *static_cast<void**>(p) = head;
+    s->freelist = p;
+    uint32_t used = s->used.load(std::memory_order_relaxed) - 1;
+    s->used.store(used, std::memory_order_relaxed);
+    // A list that was empty (slab was full) or a slab now unused changes lists;
+    // the bound slab stays bound however often it empties (malloc/free ping-pong).
+    if (HAK_LIKELY(head != nullptr && (used != 0 || s->place == SlabPlace::kBound))) return;
+    heap_free_local_slow(h, s);
+    return;
+  }
+  slab_remote_free(s, p);
+}
+
+HAK_INLINE void free_fast(void* p) {
+  if (HAK_LIKELY(chunk_kind_of(p) == kChunkSuperSlab)) {
+    free_slab_block<true>(p);
     return;
   }
   free_slow(p, "free");

@@ -9,7 +9,7 @@ enum class StatsMode : uint8_t { kOff, kText, kJson };
 
 struct Options {
   bool adopt = true;              // HAKMEM_TINY_SS_ADOPT
-  uint32_t fast_cap = 0;          // HAKMEM_TINY_FAST_CAP (blocks per class; 0 = off)
+  uint32_t fast_cap = 64;         // HAKMEM_TINY_FAST_CAP (blocks per class; 0 = off)
   bool guard = false;             // HAKMEM_GUARD
   bool debug_ring = false;        // HAKMEM_DEBUG_RING (guard turns it on)
   StatsMode stats = StatsMode::kOff;  // HAKMEM_STATS = 0 | 1 | json:PATH

@@ -15,7 +15,8 @@ inline constexpr size_t kChunkCount = size_t(1) << (kAddressBits - kChunkShift);
 
 enum ChunkKind : uint8_t {
   kChunkNone = 0,
-  kChunkSuperSlab = 1,       // SuperSlab, unchecked fast paths
+  kChunkSuperSlab = 1,       // SuperSlab of 64 KiB slabs: the inline fast path
+  kChunkSuperSlabMedium = 6, // SuperSlab of 512 KiB slabs: same protocol, one call deeper
   kChunkSuperSlabGuard = 2,  // SuperSlab in guard mode: every free takes the checked path
   kChunkLarge = 3,           // first chunk of a large block: header at the chunk base
   kChunkLargeAligned = 4,    // chunk of a >= 2 MiB-aligned large block: header one chunk below

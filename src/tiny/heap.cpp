@@ -15,7 +15,11 @@ namespace {
 
 // Time between two housekeeping rounds of one thread (mailbox, purge).
 constexpr uint64_t kTickMs = 20;
+constexpr uint32_t kTickEvery = 16;
 constexpr uint32_t kMaxHeaps = 1u << 20;
+// Unused slabs a heap keeps per class (bounded so idle memory stays small).
+constexpr uint8_t kKeepEmptySmall = 4;
+constexpr uint8_t kKeepEmptyMedium = 1;
 
 // tid - 1 indexes this table; heaps are never unmapped, so an entry stays readable.
 std::atomic<ThreadHeap*> g_heaps[kMaxHeaps];
@@ -49,11 +53,21 @@ ThreadHeap* heap_new() {
   return h;
 }
 
+// The fast cache holds at most HAKMEM_TINY_FAST_CAP blocks of a class and at most
+// kFastCacheBytes of it, so big classes cannot park megabytes in an idle thread.
+constexpr size_t kFastCacheBytes = 64 * 1024;
+uint32_t fast_cap_of(uint32_t c) {
+  size_t by_bytes = kFastCacheBytes / g_class_size[c];
+  if (by_bytes == 0) by_bytes = 1;
+  return g_options.fast_cap < by_bytes ? g_options.fast_cap : uint32_t(by_bytes);
+}
+
 void heap_reset(ThreadHeap* h) {
   h->live = true;
   for (uint32_t c = 0; c < kNumClasses; c++) {
-    h->cls[c] = ClassCache{&g_slab_sentinel, nullptr, 0, g_options.fast_cap};
-    h->bound[c] = h->partial[c] = h->full[c] = nullptr;
+    h->cls[c] = ClassCache{&g_slab_sentinel, nullptr, fast_cap_of(c)};
+    h->bound[c] = h->partial[c] = h->full[c] = h->empty[c] = nullptr;
+    h->empty_count[c] = 0;
     ClassCounters& k = h->stats.cls[c];
     k.remote_frees.store(0, std::memory_order_relaxed);
     k.drains.store(0, std::memory_order_relaxed);
@@ -61,11 +75,17 @@ void heap_reset(ThreadHeap* h) {
     for (auto& r : k.refills) r.store(0, std::memory_order_relaxed);
   }
   h->next_tick_ms = 0;
+  h->tick_countdown = 0;
+  h->empty_deadline_ms = 0;
   h->mailbox.store(nullptr, std::memory_order_release);
 }
 
 Slab** list_of(ThreadHeap* h, Slab* s) {
-  return s->place == SlabPlace::kPartial ? &h->partial[s->class_idx] : &h->full[s->class_idx];
+  switch (s->place) {
+    case SlabPlace::kPartial: return &h->partial[s->class_idx];
+    case SlabPlace::kEmpty: return &h->empty[s->class_idx];
+    default: return &h->full[s->class_idx];
+  }
 }
 
 void unlink(ThreadHeap* h, Slab* s) {
@@ -76,7 +96,9 @@ void unlink(ThreadHeap* h, Slab* s) {
       h->cls[s->class_idx].slab = &g_slab_sentinel;
       break;
     case SlabPlace::kPartial:
-    case SlabPlace::kFull: {
+    case SlabPlace::kFull:
+    case SlabPlace::kEmpty: {
+      if (s->place == SlabPlace::kEmpty) h->empty_count[s->class_idx]--;
       Slab** head = list_of(h, s);
       if (s->prev) s->prev->next = s->next;
       else *head = s->next;
@@ -126,6 +148,7 @@ void heap_place(ThreadHeap* h, Slab* s, SlabPlace where) {
     return;
   }
   s->place = where;
+  if (where == SlabPlace::kEmpty) h->empty_count[s->class_idx]++;
   Slab** head = list_of(h, s);
   s->prev = nullptr;
   s->next = *head;
@@ -136,7 +159,7 @@ void heap_place(ThreadHeap* h, Slab* s, SlabPlace where) {
 void heap_bind(ThreadHeap* h, Slab* s) {
   unlink(h, s);
   uint32_t c = s->class_idx;
-  if (Slab* old = h->bound[c]) heap_place(h, old, old->freelist ? SlabPlace::kPartial : SlabPlace::kFull);
+  if (Slab* old = h->bound[c]) heap_place(h, old, slab_has_free(old) ? SlabPlace::kPartial : SlabPlace::kFull);
   s->place = SlabPlace::kBound;
   h->bound[c] = s;
   // Guard mode keeps the fast path's view empty so every allocation takes the checked path.
@@ -151,7 +174,15 @@ void heap_slab_emptied(ThreadHeap* h, Slab* s) {
 void heap_settle(ThreadHeap* h, Slab* s) {
   if (s->place == SlabPlace::kBound) return;
   if (s->used.load(std::memory_order_relaxed) == 0) {
-    heap_slab_emptied(h, s);
+    uint32_t c = s->class_idx;
+    uint8_t keep = class_is_small(c) ? kKeepEmptySmall : kKeepEmptyMedium;
+    if (s->place == SlabPlace::kEmpty) return;
+    if (h->empty_count[c] >= keep) {
+      heap_slab_emptied(h, s);
+      return;
+    }
+    heap_place(h, s, SlabPlace::kEmpty);
+    if (!h->empty_deadline_ms) h->empty_deadline_ms = os::now_ms() + g_options.purge_delay_ms;
     return;
   }
   SlabPlace want = slab_has_free(s) ? SlabPlace::kPartial : SlabPlace::kFull;
@@ -174,10 +205,21 @@ void heap_process_mailbox(ThreadHeap* h) {
 }
 
 void heap_tick(ThreadHeap* h) {
+  // Reading the clock costs more than a refill; look at it every few slow paths.
+  if (h->tick_countdown) {
+    h->tick_countdown--;
+    return;
+  }
+  h->tick_countdown = kTickEvery;
   uint64_t now = os::now_ms();
   if (now < h->next_tick_ms) return;
   h->next_tick_ms = now + kTickMs;
   heap_process_mailbox(h);
+  if (h->empty_deadline_ms && now >= h->empty_deadline_ms) {
+    h->empty_deadline_ms = 0;
+    for (uint32_t c = 0; c < kNumClasses; c++)
+      while (Slab* s = h->empty[c]) heap_slab_emptied(h, s);
+  }
   collect_tick(h, now, false);
 }
 
@@ -192,7 +234,7 @@ void heap_thread_exit(ThreadHeap* h) {
       Slab* s = slab_of(superslab_of(p), p);
       slab_push_local(s, p);
     }
-    cc.fast_count = 0;
+    cc.fast_room = 0;
   }
   // Close the mailbox: later announcements go to the global lists instead.
   Slab* list = h->mailbox.exchange(kMailboxClosed, std::memory_order_acq_rel);
@@ -202,7 +244,7 @@ void heap_thread_exit(ThreadHeap* h) {
     if (slab_take_listed(h, s) && s->place == SlabPlace::kNone) heap_place(h, s, SlabPlace::kFull);
   }
   for (uint32_t c = 0; c < kNumClasses; c++) {
-    Slab* owned[3] = {h->bound[c], h->partial[c], h->full[c]};
+    Slab* owned[4] = {h->bound[c], h->partial[c], h->full[c], h->empty[c]};
     for (Slab* head : owned) {
       for (Slab* s = head; s;) {
         Slab* next = s->place == SlabPlace::kBound ? nullptr : s->next;

@@ -13,11 +13,10 @@
 
 namespace hakmem {
 
-struct ClassCache {
+struct alignas(32) ClassCache {
   Slab* slab;        // the bound slab the fast path pops from; a sentinel when there is none
   void* fast_head;   // the fast cache (HAKMEM_TINY_FAST_CAP): blocks of slabs this thread owns
-  uint32_t fast_count;
-  uint32_t fast_cap;
+  uint32_t fast_room;  // how many more blocks the fast cache takes
 };
 
 struct PlaceholderTag {};
@@ -36,10 +35,16 @@ struct ThreadHeap {
   Slab* bound[kNumClasses] = {};
   Slab* partial[kNumClasses] = {};  // free blocks available ("sticky": reused first)
   Slab* full[kNumClasses] = {};     // no local free block right now
+  // Unused slabs kept for reuse, so a program that fills and empties a few slabs in a
+  // loop does not send them through the pool each time; released at empty_deadline_ms.
+  Slab* empty[kNumClasses] = {};
+  uint8_t empty_count[kNumClasses] = {};
+  uint64_t empty_deadline_ms = 0;
   // Slabs this thread owns that received remote frees; other threads push, the
   // owner takes the whole stack. kMailboxClosed once the thread has exited.
   std::atomic<Slab*> mailbox{nullptr};
   uint64_t next_tick_ms = 0;
+  uint32_t tick_countdown = 0;
   ThreadHeap* pool_next = nullptr;  // free list of recycled heaps
   HeapStats stats;
   DebugRing ring = {};

@@ -53,7 +53,7 @@ bool refill(ThreadHeap* h, uint32_t c) {
   }
   // 2. Slabs this thread already owns: announced ones first, then the partial list.
   heap_process_mailbox(h);
-  if (Slab* s = h->partial[c]) {
+  if (Slab* s = h->partial[c] ? h->partial[c] : h->empty[c]) {
     heap_bind(h, s);
     count(h, c, kRefillSticky);
     return true;
@@ -84,7 +84,7 @@ void* heap_alloc_slow(ThreadHeap* h, uint32_t c) {
   ClassCache& cc = h->cls[c];
   if (void* p = cc.fast_head) {
     cc.fast_head = *static_cast<void**>(p);
-    cc.fast_count--;
+    cc.fast_room++;
     return p;
   }
   for (;;) {

@@ -78,7 +78,10 @@ SuperSlab* superslab_map(SlabKind kind) {
   }
   ss->free_mask = all_slabs_mask(ss);
   ss->dirty_mask = 0;  // untouched pages are not resident
-  chunk_map_set(ss, kChunkSize, g_options.guard ? kChunkSuperSlabGuard : kChunkSuperSlab, kChunkNone);
+  ChunkKind ck = g_options.guard ? kChunkSuperSlabGuard
+                 : kind == SlabKind::kSmall ? kChunkSuperSlab
+                                            : kChunkSuperSlabMedium;
+  chunk_map_set(ss, kChunkSize, ck, kChunkNone);
   uint64_t n = g_superslabs.fetch_add(1, std::memory_order_relaxed) + 1;
   raise_peak(g_superslabs_peak, n);
   uint64_t bytes = g_bytes_mapped.fetch_add(kChunkSize, std::memory_order_relaxed) + kChunkSize;

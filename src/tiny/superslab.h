@@ -27,7 +27,7 @@ enum class SlabKind : uint8_t { kSmall = 0, kMedium = 1 };
 inline constexpr int kNumSlabKinds = 2;
 
 // Which owner-local list a slab is on (meaningful only to its owner).
-enum class SlabPlace : uint8_t { kNone, kBound, kPartial, kFull };
+enum class SlabPlace : uint8_t { kNone, kBound, kPartial, kFull, kEmpty };
 
 struct alignas(64) Slab {
   // ---- owner-local: touched only by the thread whose tid is in owner_tid ----
@@ -77,6 +77,14 @@ inline SuperSlab* superslab_of(const Slab* s) { return superslab_of(static_cast<
 
 inline Slab* slab_of(SuperSlab* ss, const void* p) {
   return &ss->slabs[(reinterpret_cast<uintptr_t>(p) & kChunkMask) >> ss->slab_shift];
+}
+
+// The fast path's version for kChunkSuperSlab chunks, whose slab size is known.
+inline Slab* small_slab_of(SuperSlab* ss, const void* p) {
+  // (p >> 16) % 32 slabs of 128 bytes each, folded into one shift and mask.
+  static_assert(sizeof(Slab) == 128 && kMaxSlabsPerSuperSlab == 32);
+  uintptr_t offset = (reinterpret_cast<uintptr_t>(p) >> (kSmallSlabShift - 7)) & (uintptr_t(31) << 7);
+  return reinterpret_cast<Slab*>(reinterpret_cast<char*>(ss->slabs) + offset);
 }
 
 inline char* slab_data(SuperSlab* ss, uint32_t idx) {

@@ -22,20 +22,23 @@ void free_slow(void* p, const char* caller);
 #define HAK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 HAK_INLINE void* alloc_class(uint32_t c) {
-  ClassCache& cc = t_heap->cls[c];
-  if (void* p = cc.fast_head) {
+  ThreadHeap* h = t_heap;
+  ClassCache& cc = h->cls[c];
+  void* p = cc.fast_head;
+  if (p) {
     cc.fast_head = *static_cast<void**>(p);
     cc.fast_room++;
-    return p;
-  }
-  Slab* s = cc.slab;
-  void* p = s->freelist;
-  if (HAK_LIKELY(p != nullptr)) {
+  } else {
+    Slab* s = cc.slab;
+    p = s->freelist;
+    if (HAK_UNLIKELY(p == nullptr)) return alloc_class_slow(c);
     s->freelist = *static_cast<void**>(p);
     s->used.store(s->used.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    return p;
   }
-  return alloc_class_slow(c);
+  // Housekeeping (mailbox, purge) must run even in a thread that only ever hits the
+  // fast path, or memory other threads freed into its slabs would never go back.
+  if (HAK_UNLIKELY(--h->alloc_ticks == 0)) return heap_alloc_tick(h, p);
+  return p;
 }
 
 HAK_INLINE void* alloc_fast(size_t size) {

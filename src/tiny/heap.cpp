@@ -76,6 +76,7 @@ void heap_reset(ThreadHeap* h) {
   }
   h->next_tick_ms = 0;
   h->tick_countdown = 0;
+  h->alloc_ticks = kAllocTickPeriod;
   h->empty_deadline_ms = 0;
   h->mailbox.store(nullptr, std::memory_order_release);
 }
@@ -202,6 +203,13 @@ void heap_process_mailbox(ThreadHeap* h) {
     list = s->list_next;
     if (slab_take_listed(h, s)) heap_settle(h, s);
   }
+}
+
+void* heap_alloc_tick(ThreadHeap* h, void* block) {
+  h->alloc_ticks = kAllocTickPeriod;
+  h->tick_countdown = 0;
+  heap_tick(h);
+  return block;
 }
 
 void heap_tick(ThreadHeap* h) {

@@ -45,6 +45,7 @@ struct ThreadHeap {
   std::atomic<Slab*> mailbox{nullptr};
   uint64_t next_tick_ms = 0;
   uint32_t tick_countdown = 0;
+  uint32_t alloc_ticks = 0;        // fast-path allocations until the next heap_alloc_tick
   ThreadHeap* pool_next = nullptr;  // free list of recycled heaps
   HeapStats stats;
   DebugRing ring = {};
@@ -65,6 +66,9 @@ void heap_thread_exit(ThreadHeap* h);
 void heap_process_mailbox(ThreadHeap* h);
 // Time-throttled housekeeping on slow paths: mailbox, purge of free memory.
 void heap_tick(ThreadHeap* h);
+// Every kAllocTickPeriod fast-path allocations: housekeeping on the clock.
+void* heap_alloc_tick(ThreadHeap* h, void* block);  // returns block
+inline constexpr uint32_t kAllocTickPeriod = 1024;
 
 // Owner-local list moves.
 void heap_place(ThreadHeap* h, Slab* s, SlabPlace where);

@@ -7,6 +7,7 @@
 #include "api/init.h"
 #include "config/options.h"
 #include "diag/report.h"
+#include "diag/valgrind.h"
 #include "hakmem/hakmem.h"
 #include "large/large.h"
 #include "os/os.h"
@@ -56,6 +57,7 @@ Slab* guard_check_block(void* p, const char* caller, bool release) {
 
 void guard_free(void* p, const char* caller) {
   Slab* s = guard_check_block(p, caller, true);
+  vg_freelike(p);
   ThreadHeap* h = t_heap;
   if (s->owner_tid.load(std::memory_order_relaxed) == h->tid) {
     slab_push_local(s, p);

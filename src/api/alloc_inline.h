@@ -21,7 +21,7 @@ void free_slow(void* p, const char* caller);
 #define HAK_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HAK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-HAK_INLINE void* alloc_class(uint32_t c) {
+HAK_INLINE void* alloc_class(size_t c) {
   ThreadHeap* h = t_heap;
   ClassCache& cc = h->cls[c];
   void* p = cc.fast_head;
@@ -31,7 +31,7 @@ HAK_INLINE void* alloc_class(uint32_t c) {
   } else {
     Slab* s = cc.slab;
     p = s->freelist;
-    if (HAK_UNLIKELY(p == nullptr)) return alloc_class_slow(c);
+    if (HAK_UNLIKELY(p == nullptr)) return alloc_class_slow(uint32_t(c));
     s->freelist = *static_cast<void**>(p);
     s->used.store(s->used.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }

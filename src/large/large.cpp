@@ -7,6 +7,7 @@
 #include "config/options.h"
 #include "diag/debug_ring.h"
 #include "diag/report.h"
+#include "diag/valgrind.h"
 #include "os/os.h"
 
 namespace hakmem {
@@ -111,6 +112,7 @@ void* large_alloc(size_t size, size_t align, bool* fresh) {
     if (LargeHeader* h = from_cache(need, align)) {
       g_blocks.fetch_add(1, std::memory_order_relaxed);
       g_bytes.fetch_add(usable_of(h), std::memory_order_relaxed);
+      if (g_options.guard) vg_malloclike(h->user, size, false);
       return h->user;
     }
     void* base = os::map_aligned(need, kChunkSize);
@@ -138,6 +140,7 @@ void* large_alloc(size_t size, size_t align, bool* fresh) {
   g_mapped.fetch_add(h->map_size, std::memory_order_relaxed);
   g_blocks.fetch_add(1, std::memory_order_relaxed);
   g_bytes.fetch_add(usable_of(h), std::memory_order_relaxed);
+  if (g_options.guard) vg_malloclike(user, size, true);
   return user;
 }
 
@@ -147,6 +150,7 @@ size_t large_usable_size(const void* p, ChunkKind kind, const char* caller) {
 
 void large_free(void* p, ChunkKind kind, const char* caller) {
   LargeHeader* h = checked_header(p, kind, caller);
+  if (g_options.guard) vg_freelike(p);
   g_blocks.fetch_sub(1, std::memory_order_relaxed);
   g_bytes.fetch_sub(usable_of(h), std::memory_order_relaxed);
   if (kind == kChunkLarge && h->map_size <= kCacheMaxBlock) {

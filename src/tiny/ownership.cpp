@@ -9,6 +9,7 @@
 #include "config/options.h"
 #include "diag/debug_ring.h"
 #include "diag/report.h"
+#include "diag/valgrind.h"
 #include "tiny/heap.h"
 
 namespace hakmem {
@@ -95,12 +96,20 @@ void ownership_init(uint64_t entropy) { g_secret = (entropy * 0x9e3779b97f4a7c15
 
 void link_store(void* block, void* next) {
   uintptr_t v = reinterpret_cast<uintptr_t>(next);
-  if (g_options.guard) v ^= g_secret ^ reinterpret_cast<uintptr_t>(block);
+  if (g_options.guard) {
+    v ^= g_secret ^ reinterpret_cast<uintptr_t>(block);
+    vg_open_link(block);
+    *static_cast<uintptr_t*>(block) = v;
+    vg_close_link(block);
+    return;
+  }
   *static_cast<uintptr_t*>(block) = v;
 }
 
 void* link_decode_checked(Slab* s, void* block) {
+  vg_open_link(block);
   uintptr_t raw = *static_cast<uintptr_t*>(block);
+  vg_close_link(block);
   void* next = reinterpret_cast<void*>(raw ^ g_secret ^ reinterpret_cast<uintptr_t>(block));
   if (next && !link_in_slab(s, next)) {
     debug_ring_record(RingEvent::kGuardFail, block, raw);

@@ -2,6 +2,7 @@
 
 #include "config/options.h"
 #include "diag/report.h"
+#include "diag/valgrind.h"
 #include "tiny/ownership.h"
 
 namespace hakmem {
@@ -47,6 +48,7 @@ void* slab_pop(Slab* s) {
     uint64_t bit = uint64_t(1) << (idx & 63);
     uint64_t old = __atomic_fetch_or(&guard_bitmap(s)[idx / 64], bit, __ATOMIC_RELAXED);
     if (old & bit) fatal_pointer("free list corrupted: block handed out twice:", p);
+    vg_malloclike(p, s->block_size, false);
   } else {
     s->freelist = *static_cast<void**>(p);
   }

@@ -42,6 +42,7 @@ void after_fork_child() {
   pool_reset_locks_in_child();
   orphan_reset_locks_in_child();
   heap_registry_reset_in_child();
+  heap_abandon_others_in_child();
 }
 
 }  // namespace

@@ -293,6 +293,53 @@ void heap_thread_counts(uint64_t* live, uint64_t* exited) {
   *exited = g_threads_exited.load(std::memory_order_relaxed);
 }
 
+namespace {
+
+// Fork child: the threads behind these heaps do not exist here. Their slabs are
+// released and offered for adoption so the child can reuse and free into them.
+void release_dead_owners(SuperSlab* ss, void* arg) {
+  uint32_t self = *static_cast<uint32_t*>(arg);
+  for (uint32_t i = 0; i < ss->num_slabs; i++) {
+    Slab* s = &ss->slabs[i];
+    uint32_t owner = s->owner_tid.load(std::memory_order_relaxed);
+    if (owner == kOwnerNone || owner == kOwnerPool || owner == self) continue;
+    s->place = SlabPlace::kNone;
+    s->next = s->prev = nullptr;
+    bool has_free = slab_has_free(s);
+    slab_release(s);
+    if (has_free && !s->listed.exchange(true, std::memory_order_seq_cst)) orphan_push(OrphanList::kAdopt, s->class_idx, s);
+  }
+}
+
+}  // namespace
+
+void heap_abandon_others_in_child() {
+  ThreadHeap* self = t_heap;
+  uint32_t n = g_heap_count.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < n; i++) {
+    ThreadHeap* h = g_heaps[i].load(std::memory_order_acquire);
+    if (!h || h == self || !h->live) continue;
+    // Each fast-cache push or pop is a single store away from consistent, so the
+    // lists can be walked even if their thread was inside one at fork time.
+    for (auto& cc : h->cls) {
+      while (void* p = cc.fast_head) {
+        cc.fast_head = *static_cast<void**>(p);
+        slab_push_local(slab_of(superslab_of(p), p), p);
+      }
+    }
+    // Announcements waiting in its mailbox: drop them, and their tokens with them.
+    Slab* list = h->mailbox.exchange(kMailboxClosed, std::memory_order_acq_rel);
+    for (; list; list = list->list_next) list->listed.store(false, std::memory_order_relaxed);
+    stats_absorb(h->stats);
+    h->live = false;
+    h->pool_next = g_recycled;
+    g_recycled = h;
+    g_threads_live.fetch_sub(1, std::memory_order_relaxed);
+  }
+  uint32_t self_tid = self->tid;
+  pool_for_each_superslab(release_dead_owners, &self_tid);
+}
+
 void heap_registry_lock() { g_registry_lock.lock(); }
 void heap_registry_unlock() { g_registry_lock.unlock(); }
 void heap_registry_reset_in_child() { g_registry_lock.reset(); }

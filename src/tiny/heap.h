@@ -83,6 +83,8 @@ void heap_for_each(void (*fn)(ThreadHeap*, void*), void* arg);
 void heap_registry_lock();
 void heap_registry_unlock();
 void heap_registry_reset_in_child();
+// Fork child: releases every slab owned by a thread that did not survive the fork.
+void heap_abandon_others_in_child();
 void heap_process_init();
 void heap_thread_counts(uint64_t* live, uint64_t* exited);
 // Puts an owned slab on the list its state calls for (or back in the pool if empty).

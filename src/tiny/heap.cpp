@@ -63,7 +63,7 @@ uint32_t fast_cap_of(uint32_t c) {
 }
 
 void heap_reset(ThreadHeap* h) {
-  h->live = true;
+  h->live.store(true, std::memory_order_relaxed);
   for (uint32_t c = 0; c < kNumClasses; c++) {
     h->cls[c] = ClassCache{&g_slab_sentinel, nullptr, fast_cap_of(c)};
     h->bound[c] = h->partial[c] = h->full[c] = h->empty[c] = nullptr;
@@ -273,7 +273,7 @@ void heap_thread_exit(ThreadHeap* h) {
     }
   }
   stats_absorb(h->stats);
-  h->live = false;
+  h->live.store(false, std::memory_order_relaxed);
   t_heap = &g_heap_placeholder;
   g_threads_live.fetch_sub(1, std::memory_order_relaxed);
   g_threads_exited.fetch_add(1, std::memory_order_relaxed);
@@ -331,7 +331,7 @@ void heap_abandon_others_in_child() {
     Slab* list = h->mailbox.exchange(kMailboxClosed, std::memory_order_acq_rel);
     for (; list; list = list->list_next) list->listed.store(false, std::memory_order_relaxed);
     stats_absorb(h->stats);
-    h->live = false;
+    h->live.store(false, std::memory_order_relaxed);
     h->pool_next = g_recycled;
     g_recycled = h;
     g_threads_live.fetch_sub(1, std::memory_order_relaxed);

@@ -29,7 +29,7 @@ struct ThreadHeap {
   }
 
   uint32_t tid = 0;                    // owner_tid of the slabs this heap owns
-  bool live = false;
+  std::atomic<bool> live{false};    // owner writes; stats and dumps read
   ClassCache cls[kNumClasses] = {};
   // Owner-local lists of owned slabs. The bound slab is on none of them.
   Slab* bound[kNumClasses] = {};

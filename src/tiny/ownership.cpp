@@ -87,7 +87,9 @@ void route(Slab* s) {
       }
     }
   }
-  orphan_push(OrphanList::kMailbox, s->class_idx, s);
+  // Not the owner: the class is read atomically (a new owner may be formatting it; then
+  // the entry is stale and whoever pops it finds out).
+  orphan_push(OrphanList::kMailbox, __atomic_load_n(&s->class_idx, __ATOMIC_RELAXED), s);
 }
 
 }  // namespace

@@ -14,9 +14,10 @@ constexpr size_t kCarveBytes = 16 * 1024;
 }  // namespace
 
 void slab_format(Slab* s, uint32_t c) {
-  s->class_idx = uint16_t(c);
-  s->block_size = g_class_size[c];
-  s->capacity = uint32_t(slab_bytes(superslab_of(s), s->index) / s->block_size);
+  // Atomic stores: other threads (stats, a late notifier) may read these racily.
+  __atomic_store_n(&s->class_idx, uint16_t(c), __ATOMIC_RELAXED);
+  __atomic_store_n(&s->block_size, g_class_size[c], __ATOMIC_RELAXED);
+  __atomic_store_n(&s->capacity, uint32_t(slab_bytes(superslab_of(s), s->index) / g_class_size[c]), __ATOMIC_RELAXED);
   s->carved = 0;
   s->freelist = nullptr;
   s->used.store(0, std::memory_order_relaxed);

@@ -85,9 +85,9 @@ void options_init() {
   read_stats(o);
   read_bool("HAKMEM_VERBOSE", &o.verbose);
   read_u32("HAKMEM_PURGE_DELAY_MS", 3600u * 1000u, &o.purge_delay_ms);
-  // Under valgrind every block goes through the checked paths, which report each
-  // allocation and free to memcheck.
-  if (running_on_valgrind()) o.guard = true;
+  // Under memcheck every block goes through the checked paths, which report each
+  // allocation and free to it.
+  if (running_on_memcheck()) o.guard = true;
   if (o.guard) {
     o.debug_ring = true;
     o.fast_cap = 0;  // every block goes through the checked paths

@@ -3,6 +3,9 @@
 // under valgrind hakmem runs in guard mode, whose slow paths are where these live,
 // so the fast paths carry none of it.
 #pragma once
+#include <stdlib.h>
+#include <string.h>
+
 #include <cstddef>
 
 #if defined(__has_include) && __has_include(<valgrind/memcheck.h>)
@@ -12,9 +15,13 @@
 
 namespace hakmem {
 
-inline bool running_on_valgrind() {
+// Memcheck only: other tools (callgrind counting the fast paths) must see them.
+// valgrind preloads its tool's helper library, which names the tool.
+inline bool running_on_memcheck() {
 #ifdef HAKMEM_HAVE_VALGRIND
-  return RUNNING_ON_VALGRIND != 0;
+  if (RUNNING_ON_VALGRIND == 0) return false;
+  const char* preload = getenv("LD_PRELOAD");
+  return preload && strstr(preload, "vgpreload_memcheck");
 #else
   return false;
 #endif

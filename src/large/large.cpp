@@ -73,20 +73,31 @@ void release_mapping(LargeHeader* h) {
 // Offset of the user pointer from a chunk-aligned mapping start, for align < 2 MiB.
 size_t user_offset(size_t align) { return round_up(sizeof(LargeHeader), align < 64 ? 64 : align); }
 
+// Smallest cached mapping that fits. A much bigger one is split at a chunk boundary
+// (mappings start on chunks, so the tail can carry its own header) and the tail stays
+// cached: its pages are resident, so the next big request costs no page faults either.
 LargeHeader* from_cache(size_t need, size_t align) {
   LockGuard g(g_lock);
   int best = -1;
   for (uint32_t i = 0; i < kCacheSlots; i++) {
     LargeHeader* h = g_cache[i];
-    // Reuse only a mapping that is not much bigger: the rest would sit resident unused.
-    if (h && h->map_size >= need && h->map_size <= need + need / 2 + (size_t(1) << 20) &&
-        (best < 0 || h->map_size < g_cache[best]->map_size))
-      best = int(i);
+    if (h && h->map_size >= need && (best < 0 || h->map_size < g_cache[best]->map_size)) best = int(i);
   }
   if (best < 0) return nullptr;
   LargeHeader* h = g_cache[best];
   g_cache[best] = nullptr;
-  g_cached_bytes -= h->map_size;
+  size_t keep = round_up(need, kChunkSize);
+  if (h->map_size >= keep + kChunkSize) {
+    auto* tail = reinterpret_cast<LargeHeader*>(static_cast<char*>(h->map_base) + keep);
+    *tail = LargeHeader{kLargeMagic, nullptr, tail, h->map_size - keep, LargeState::kCached, h->cached_at_ms};
+    chunk_map_set(tail, tail->map_size, kChunkLarge, kChunkLargeTail);
+    h->map_size = keep;
+    g_cached_bytes -= keep;
+    g_cache[best] = tail;  // the slot just freed
+    g_maps.fetch_add(1, std::memory_order_relaxed);  // it is one more mapping to unmap later
+  } else {
+    g_cached_bytes -= h->map_size;
+  }
   g_cached_stat.store(g_cached_bytes, std::memory_order_relaxed);
   h->state = LargeState::kLive;
   h->user = reinterpret_cast<char*>(h) + user_offset(align);
@@ -117,6 +128,8 @@ void* large_alloc(size_t size, size_t align, bool* fresh) {
     }
     void* base = os::map_aligned(need, kChunkSize);
     if (!base) return nullptr;
+    // Whole 2 MiB chunks of a big block: huge pages cut page faults and TLB misses.
+    if (need >= kChunkSize) os::advise_huge(base, need & ~kChunkMask);
     auto* h = static_cast<LargeHeader*>(base);
     *h = LargeHeader{kLargeMagic, static_cast<char*>(base) + user_offset(align), base, need, LargeState::kLive, 0};
     chunk_map_set(base, need, kChunkLarge, kChunkLargeTail);

@@ -11,6 +11,8 @@ inline constexpr size_t kPageSize = 4096;
 // at least a page). Returns nullptr on failure (errno left as mmap set it).
 void* map_aligned(size_t size, size_t align);
 void unmap(void* p, size_t size);
+// Asks for transparent huge pages on a range (where the kernel's THP mode is "madvise").
+void advise_huge(void* p, size_t size);
 // Gives the pages back to the OS; the range stays mapped and reads as zero later.
 void decommit(void* p, size_t size);
 // Grows a mapping in place (no move); false when the next pages are taken.

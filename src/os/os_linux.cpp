@@ -29,6 +29,8 @@ void* map_aligned(size_t size, size_t align) {
 
 void unmap(void* p, size_t size) { munmap(p, size); }
 
+void advise_huge(void* p, size_t size) { madvise(p, size, MADV_HUGEPAGE); }
+
 void decommit(void* p, size_t size) { madvise(p, size, MADV_DONTNEED); }
 
 bool remap_in_place(void* p, size_t old_size, size_t new_size) {

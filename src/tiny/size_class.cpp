@@ -43,9 +43,12 @@ constexpr auto kLookup = make_lookup();
 const uint8_t g_class_of_small[kLookupMax / 16 + 1] = {
 #define Y(i) kLookup[i]
 #define Y8(i) Y(i), Y(i + 1), Y(i + 2), Y(i + 3), Y(i + 4), Y(i + 5), Y(i + 6), Y(i + 7)
-  Y8(0), Y8(8), Y8(16), Y8(24), Y8(32), Y8(40), Y8(48), Y8(56), Y(64),
+#define Y64(i) Y8(i), Y8(i + 8), Y8(i + 16), Y8(i + 24), Y8(i + 32), Y8(i + 40), Y8(i + 48), Y8(i + 56)
+  Y64(0), Y64(64), Y64(128), Y64(192), Y64(256), Y64(320), Y64(384), Y64(448), Y(512),
+#undef Y64
 #undef Y8
 #undef Y
 };
+static_assert(sizeof(g_class_of_small) == kLookupMax / 16 + 1);
 
 }  // namespace hakmem

@@ -10,15 +10,15 @@ namespace hakmem {
 inline constexpr uint32_t kNumClasses = 48;
 inline constexpr size_t kMaxSlabBlock = 128 * 1024;   // above: the large tier
 inline constexpr size_t kMaxSmallBlock = 8 * 1024;    // up to here: 64 KiB slabs
-inline constexpr size_t kLookupMax = 1024;            // table-driven mapping below this
+inline constexpr size_t kLookupMax = kMaxSmallBlock;  // table-driven mapping up to here (513 bytes)
 
 extern const uint32_t g_class_size[kNumClasses];
 extern const uint8_t g_class_of_small[kLookupMax / 16 + 1];  // index (size+15)/16
 
-// Class for 1024 < size <= kMaxSlabBlock: the power-of-two range and its quarter.
+// Class for 128 < size <= kMaxSlabBlock: the power-of-two range and its quarter.
 inline uint32_t size_class_of_mid(size_t size) {
   size_t v = size - 1;
-  uint32_t log2 = 63u - uint32_t(__builtin_clzll(v));        // floor(log2(size-1)), >= 10
+  uint32_t log2 = 63u - uint32_t(__builtin_clzll(v));        // floor(log2(size-1)), >= 7
   uint32_t quarter = uint32_t(v >> (log2 - 2)) & 3u;          // which quarter of [2^log2, 2^(log2+1))
   return 8u + (log2 - 7u) * 4u + quarter;
 }

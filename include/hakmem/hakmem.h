@@ -39,7 +39,7 @@ size_t hak_malloc_usable_size(const void* ptr);
 int hak_owns(const void* ptr);
 
 /* ---- statistics ------------------------------------------------------------ */
-#define HAK_STATS_MAX_CLASSES 64
+#define HAK_STATS_MAX_CLASSES 96
 
 typedef struct hak_class_stats {
   uint32_t block_size;     /* bytes per block of this class */

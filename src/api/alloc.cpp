@@ -266,7 +266,7 @@ HAK_EXPORT int hak_owns(const void* p) {
 
 HAK_EXPORT void hak_collect(void) {
   ensure_init();
-  ThreadHeap* h = t_heap;
-  if (h != &g_heap_placeholder) heap_process_mailbox(h);
-  collect_tick(h != &g_heap_placeholder ? h : nullptr, os::now_ms(), true);
+  ThreadHeap* h = heap_get();  // a heap to claim orphaned slabs with
+  if (h) heap_process_mailbox(h);
+  collect_tick(h, os::now_ms(), true);
 }

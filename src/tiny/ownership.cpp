@@ -157,7 +157,22 @@ void slab_remote_free(Slab* s, void* p) {
   }
   debug_ring_record(RingEvent::kRemotePush, p, reinterpret_cast<uintptr_t>(s));
   // Only the push that made the queue non-empty announces it; later pushes ride along.
-  if (!old) slab_notify(s);
+  if (old) return;
+  // A slab nobody owns (its thread exited) is adopted by the thread freeing into it:
+  // its next frees there are local, and the slab goes back to the pool as soon as it
+  // is empty instead of waiting in a global list. Claim, then drain, as everywhere.
+  ThreadHeap* h = t_heap;
+  if (h != &g_heap_placeholder && h->live.load(std::memory_order_relaxed) &&
+      s->owner_tid.load(std::memory_order_seq_cst) == kOwnerNone &&
+      !s->listed.exchange(true, std::memory_order_seq_cst)) {
+    if (slab_take_listed(h, s)) {
+      counter_add(h->stats.cls[s->class_idx].adopts, 1);
+      debug_ring_record(RingEvent::kAdopt, s, 1);
+      heap_settle(h, s);
+    }
+    return;
+  }
+  slab_notify(s);
 }
 
 void slab_notify(Slab* s) {

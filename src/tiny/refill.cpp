@@ -6,6 +6,7 @@
 #include "config/options.h"
 #include "diag/debug_ring.h"
 #include "diag/report.h"
+#include "tiny/collect.h"
 #include "tiny/heap.h"
 #include "tiny/ownership.h"
 #include "tiny/slab_ops.h"
@@ -69,7 +70,12 @@ bool refill(ThreadHeap* h, uint32_t c) {
   }
   // 5. A free slab of an existing SuperSlab (the mmap gate), else 6. a new SuperSlab.
   SlabOrigin origin;
-  Slab* s = pool_take_slab(c, &origin);
+  Slab* s = pool_take_slab(c, &origin, false);
+  if (!s) {
+    // Before asking the OS: slabs parked unowned in the global lists may be empty.
+    collect_orphans(h, kNumClasses * 64);
+    s = pool_take_slab(c, &origin, true);
+  }
   if (!s) return false;
   if (!slab_acquire(h, s, kOwnerPool)) fatal("pool handed out a slab that was not free");
   slab_format(s, c);

@@ -10,8 +10,10 @@ constexpr std::array<uint32_t, kNumClasses> make_sizes() {
   std::array<uint32_t, kNumClasses> s{};
   for (uint32_t i = 0; i < 8; i++) s[i] = 16 * (i + 1);
   uint32_t c = 8;
-  for (uint32_t log2 = 7; c < kNumClasses; log2++)
-    for (uint32_t q = 1; q <= 4 && c < kNumClasses; q++) s[c++] = (1u << log2) + q * (1u << (log2 - 2));
+  for (uint32_t log2 = 7; log2 < 10; log2++)
+    for (uint32_t q = 1; q <= 4; q++) s[c++] = (1u << log2) + q * (1u << (log2 - 2));
+  for (uint32_t log2 = 10; c < kNumClasses; log2++)
+    for (uint32_t e = 1; e <= 8 && c < kNumClasses; e++) s[c++] = (1u << log2) + e * (1u << (log2 - 3));
   return s;
 }
 
@@ -33,11 +35,13 @@ constexpr std::array<uint8_t, kLookupMax / 16 + 1> make_lookup() {
 
 const uint32_t g_class_size[kNumClasses] = {
 #define X(i) kSizes[i]
-  X(0), X(1), X(2), X(3), X(4), X(5), X(6), X(7), X(8), X(9), X(10), X(11), X(12), X(13), X(14), X(15),
-  X(16), X(17), X(18), X(19), X(20), X(21), X(22), X(23), X(24), X(25), X(26), X(27), X(28), X(29), X(30), X(31),
-  X(32), X(33), X(34), X(35), X(36), X(37), X(38), X(39), X(40), X(41), X(42), X(43), X(44), X(45), X(46), X(47),
+#define X4(i) X(i), X(i + 1), X(i + 2), X(i + 3)
+  X4(0), X4(4), X4(8), X4(12), X4(16), X4(20), X4(24), X4(28), X4(32), X4(36),
+  X4(40), X4(44), X4(48), X4(52), X4(56), X4(60), X4(64), X4(68), X4(72),
+#undef X4
 #undef X
 };
+static_assert(kNumClasses == 76);
 
 constexpr auto kLookup = make_lookup();
 const uint8_t g_class_of_small[kLookupMax / 16 + 1] = {

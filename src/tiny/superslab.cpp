@@ -6,6 +6,8 @@
 // what resident memory counts; only the header pages of an empty SuperSlab stay.
 #include "tiny/superslab.h"
 
+#include <cstring>
+
 #include "base/spin_lock.h"
 #include "config/options.h"
 #include "diag/debug_ring.h"
@@ -59,11 +61,10 @@ void unlink_with_free(Pool& p, SuperSlab* ss) {
   ss->pool_next = ss->pool_prev = nullptr;
 }
 
-SuperSlab* superslab_map(SlabKind kind) {
-  void* mem = os::map_aligned(kChunkSize, kChunkSize);
-  if (!mem) return nullptr;
-  auto* ss = static_cast<SuperSlab*>(mem);  // fresh mapping: all zero
-  ss->magic = kSuperSlabMagic;
+// Geometry of a SuperSlab whose slabs are all in the pool. Slab metadata is left
+// alone: a stale pointer to a slab may still sit in some list (see the file comment),
+// and every slab's owner stays kOwnerPool, so such a pointer can claim nothing.
+void superslab_format(SuperSlab* ss, SlabKind kind) {
   ss->kind = kind;
   ss->slab_shift = uint8_t(slab_shift_of(kind));
   ss->num_slabs = uint8_t(kChunkSize >> ss->slab_shift);
@@ -71,23 +72,69 @@ SuperSlab* superslab_map(SlabKind kind) {
   ss->guard_bits = reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(ss) + bitmap_offset);
   size_t header = bitmap_offset + ss->num_slabs * guard_words(kind) * 8;
   ss->header_size = uint32_t((header + os::kPageSize - 1) & ~(os::kPageSize - 1));
-  for (uint32_t i = 0; i < ss->num_slabs; i++) {
-    Slab& s = ss->slabs[i];
-    s.index = uint8_t(i);
-    s.owner_tid.store(kOwnerPool, std::memory_order_relaxed);
-  }
   ss->free_mask = all_slabs_mask(ss);
-  ss->dirty_mask = 0;  // untouched pages are not resident
+  ss->dirty_mask = 0;
   ChunkKind ck = g_options.guard ? kChunkSuperSlabGuard
                  : kind == SlabKind::kSmall ? kChunkSuperSlab
                                             : kChunkSuperSlabMedium;
   chunk_map_set(ss, kChunkSize, ck, kChunkNone);
+}
+
+SuperSlab* superslab_map(SlabKind kind) {
+  void* mem = os::map_aligned(kChunkSize, kChunkSize);
+  if (!mem) return nullptr;
+  auto* ss = static_cast<SuperSlab*>(mem);  // fresh mapping: all zero
+  ss->magic = kSuperSlabMagic;
+  for (uint32_t i = 0; i < kMaxSlabsPerSuperSlab; i++) {  // all 32, whatever the kind uses
+    Slab& s = ss->slabs[i];
+    s.index = uint8_t(i);
+    s.owner_tid.store(kOwnerPool, std::memory_order_relaxed);
+  }
+  superslab_format(ss, kind);
   uint64_t n = g_superslabs.fetch_add(1, std::memory_order_relaxed) + 1;
   raise_peak(g_superslabs_peak, n);
   uint64_t bytes = g_bytes_mapped.fetch_add(kChunkSize, std::memory_order_relaxed) + kChunkSize;
   raise_peak(g_bytes_mapped_peak, bytes);
   g_os_maps.fetch_add(1, std::memory_order_relaxed);
   debug_ring_record(RingEvent::kOsMap, ss, kChunkSize);
+  return ss;
+}
+
+void link_all(Pool& p, SuperSlab* ss) {
+  ss->all_prev = nullptr;
+  ss->all_next = p.all;
+  if (p.all) p.all->all_prev = ss;
+  p.all = ss;
+}
+
+void unlink_all(Pool& p, SuperSlab* ss) {
+  if (ss->all_prev) ss->all_prev->all_next = ss->all_next;
+  else p.all = ss->all_next;
+  if (ss->all_next) ss->all_next->all_prev = ss->all_prev;
+}
+
+// Demand moves between small and mid classes: an empty SuperSlab of the other kind is
+// re-cut rather than mapping a new one. Its pages are zeroed on the way (guard bitmaps
+// must start clear), which also gives them back to the OS.
+SuperSlab* convert_empty_superslab(SlabKind want) {
+  Pool& other = g_pools[1 - int(want)];
+  SuperSlab* ss = nullptr;
+  {
+    LockGuard g(other.lock);
+    for (SuperSlab* c = other.with_free; c; c = c->pool_next)
+      if (c->free_mask == all_slabs_mask(c)) { ss = c; break; }
+    if (!ss) return nullptr;
+    unlink_with_free(other, ss);
+    unlink_all(other, ss);
+  }
+  char* base = reinterpret_cast<char*>(ss);
+  size_t meta_end = (sizeof(SuperSlab) + 63) & ~size_t(63);
+  size_t keep = 2 * os::kPageSize;  // the pages holding the SuperSlab and slab metadata
+  static_assert(sizeof(SuperSlab) <= 2 * os::kPageSize);
+  memset(base + meta_end, 0, keep - meta_end);
+  os::decommit(base + keep, kChunkSize - keep);
+  g_bytes_purged.fetch_add(kChunkSize - keep, std::memory_order_relaxed);
+  superslab_format(ss, want);
   return ss;
 }
 
@@ -105,7 +152,7 @@ uint64_t* guard_bitmap(Slab* s) {
   return ss->guard_bits + size_t(s->index) * guard_words(ss->kind);
 }
 
-Slab* pool_take_slab(uint32_t c, SlabOrigin* origin) {
+Slab* pool_take_slab(uint32_t c, SlabOrigin* origin, bool may_map) {
   SlabKind kind = slab_kind_for_class(c);
   Pool& p = g_pools[int(kind)];
   p.lock.lock();
@@ -113,15 +160,16 @@ Slab* pool_take_slab(uint32_t c, SlabOrigin* origin) {
   *origin = SlabOrigin::kGate;
   if (!ss) {
     p.lock.unlock();
-    ss = superslab_map(kind);
-    if (!ss) return nullptr;
+    ss = convert_empty_superslab(kind);
+    if (!ss) {
+      if (!may_map) return nullptr;
+      ss = superslab_map(kind);
+      if (!ss) return nullptr;
+      *origin = SlabOrigin::kFresh;
+    }
     p.lock.lock();
-    ss->all_prev = nullptr;
-    ss->all_next = p.all;
-    if (p.all) p.all->all_prev = ss;
-    p.all = ss;
+    link_all(p, ss);
     link_with_free(p, ss);
-    *origin = SlabOrigin::kFresh;
   }
   // Prefer a slab whose pages are still resident: reusing them costs no page faults.
   uint32_t candidates = ss->free_mask & ss->dirty_mask;

@@ -107,9 +107,9 @@ uint64_t* guard_bitmap(Slab* s);
 enum class SlabOrigin { kGate, kFresh };
 // Takes a free slab for class c out of the pool; it is still owned by kOwnerPool and
 // the caller claims it with slab_acquire. Looks in existing SuperSlabs first (the mmap
-// gate), then maps a new one.
+// gate), then (if may_map) maps a new one.
 // nullptr when the OS refuses memory.
-Slab* pool_take_slab(uint32_t c, SlabOrigin* origin);
+Slab* pool_take_slab(uint32_t c, SlabOrigin* origin, bool may_map);
 // The owner gives back a slab with no block in use and an empty remote queue.
 void pool_return_slab(Slab* s);
 // Returns pages of slabs and SuperSlabs that have been free longer than the purge

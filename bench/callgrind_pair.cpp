@@ -1,0 +1,20 @@
+// Instruction count of one malloc+free pair, measured by bench/run.sh under
+// `valgrind --tool=callgrind`: it runs this program with N and 2N pairs and divides
+// the difference of the total instruction counts by N, so start-up and the first-touch
+// slow paths cancel out. A warm-up of 1000 pairs precedes the measured loop.
+#include <cstdlib>
+
+#include "common/bench_util.h"
+
+int main(int argc, char** argv) {
+  bench::Args a(argc, argv, "usage: callgrind_pair pairs size\n");
+  const long pairs = a.integer(1, 100000);
+  const size_t size = a.integer(2, 64);
+  for (long i = 0; i < 1000 + pairs; ++i) {
+    char* p = static_cast<char*>(malloc(size));
+    bench::escape(p);
+    p[0] = 1;
+    free(p);
+  }
+  return 0;
+}

@@ -66,6 +66,7 @@ void init_slow() {
   // These may allocate, which is fine now.
   pthread_atfork(before_fork, after_fork_parent, after_fork_child);
   if (g_options.debug_ring) debug_ring_install_handlers();
+  stats_prepare();
   if (g_options.verbose) {
     Line()
         .str("hakmem: " HAKMEM_VERSION_STRING " ready (guard=")

@@ -18,6 +18,7 @@ namespace hakmem {
 namespace {
 
 SpinLock g_absorbed_lock;
+int g_report_fd = 2;  // a duplicate of stderr, taken at start-up (see stats_prepare)
 HeapStats g_absorbed;  // counters of exited threads
 
 void add_counters(hak_class_stats& out, const ClassCounters& c) {
@@ -114,8 +115,16 @@ void stats_absorb(const HeapStats& s) {
   }
 }
 
+void stats_prepare() {
+  // Many programs (coreutils among them) close stderr in an atexit handler, which runs
+  // before our destructor prints the report: keep a descriptor of our own.
+  if (g_options.stats != StatsMode::kText) return;
+  int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+  if (fd >= 0) g_report_fd = fd;
+}
+
 void stats_at_exit() {
-  if (g_options.stats == StatsMode::kText) hak_stats_print(2);
+  if (g_options.stats == StatsMode::kText) hak_stats_print(g_report_fd);
   else if (g_options.stats == StatsMode::kJson) hak_stats_write_json(g_options.stats_path);
 }
 

@@ -27,6 +27,8 @@ struct HeapStats {
 
 // Counters of exited threads are folded in here.
 void stats_absorb(const HeapStats& s);
+// Start-up: what the exit report needs early (a descriptor for it).
+void stats_prepare();
 // Prints or writes the exit report that HAKMEM_STATS asks for.
 void stats_at_exit();
 

@@ -47,19 +47,28 @@ uint32_t all_slabs_mask(const SuperSlab* ss) {
   return ss->num_slabs == 32 ? 0xffffffffu : ((1u << ss->num_slabs) - 1);
 }
 
-void link_with_free(Pool& p, SuperSlab* ss) {
-  ss->pool_prev = nullptr;
-  ss->pool_next = p.with_free;
-  if (p.with_free) p.with_free->pool_prev = ss;
-  p.with_free = ss;
+// The pool keeps SuperSlabs on two intrusive doubly linked lists: all of them, and
+// those with a pooled slab. One pair of functions serves both, by link fields.
+template <SuperSlab* SuperSlab::*Next, SuperSlab* SuperSlab::*Prev>
+void list_push(SuperSlab*& head, SuperSlab* ss) {
+  ss->*Prev = nullptr;
+  ss->*Next = head;
+  if (head) head->*Prev = ss;
+  head = ss;
 }
 
-void unlink_with_free(Pool& p, SuperSlab* ss) {
-  if (ss->pool_prev) ss->pool_prev->pool_next = ss->pool_next;
-  else p.with_free = ss->pool_next;
-  if (ss->pool_next) ss->pool_next->pool_prev = ss->pool_prev;
-  ss->pool_next = ss->pool_prev = nullptr;
+template <SuperSlab* SuperSlab::*Next, SuperSlab* SuperSlab::*Prev>
+void list_unlink(SuperSlab*& head, SuperSlab* ss) {
+  if (ss->*Prev) (ss->*Prev)->*Next = ss->*Next;
+  else head = ss->*Next;
+  if (ss->*Next) (ss->*Next)->*Prev = ss->*Prev;
+  ss->*Next = ss->*Prev = nullptr;
 }
+
+void link_with_free(Pool& p, SuperSlab* ss) { list_push<&SuperSlab::pool_next, &SuperSlab::pool_prev>(p.with_free, ss); }
+void unlink_with_free(Pool& p, SuperSlab* ss) { list_unlink<&SuperSlab::pool_next, &SuperSlab::pool_prev>(p.with_free, ss); }
+void link_all(Pool& p, SuperSlab* ss) { list_push<&SuperSlab::all_next, &SuperSlab::all_prev>(p.all, ss); }
+void unlink_all(Pool& p, SuperSlab* ss) { list_unlink<&SuperSlab::all_next, &SuperSlab::all_prev>(p.all, ss); }
 
 // Geometry of a SuperSlab whose slabs are all in the pool. Slab metadata is left
 // alone: a stale pointer to a slab may still sit in some list (see the file comment),
@@ -98,19 +107,6 @@ SuperSlab* superslab_map(SlabKind kind) {
   g_os_maps.fetch_add(1, std::memory_order_relaxed);
   debug_ring_record(RingEvent::kOsMap, ss, kChunkSize);
   return ss;
-}
-
-void link_all(Pool& p, SuperSlab* ss) {
-  ss->all_prev = nullptr;
-  ss->all_next = p.all;
-  if (p.all) p.all->all_prev = ss;
-  p.all = ss;
-}
-
-void unlink_all(Pool& p, SuperSlab* ss) {
-  if (ss->all_prev) ss->all_prev->all_next = ss->all_next;
-  else p.all = ss->all_next;
-  if (ss->all_next) ss->all_next->all_prev = ss->all_prev;
 }
 
 // Demand moves between small and mid classes: an empty SuperSlab of the other kind is

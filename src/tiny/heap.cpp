@@ -95,6 +95,10 @@ void unlink(ThreadHeap* h, Slab* s) {
     case SlabPlace::kBound:
       h->bound[s->class_idx] = nullptr;
       h->cls[s->class_idx].slab = &g_slab_sentinel;
+      // Pushers did not announce remote frees to a bound slab. From now on they do, and
+      // what came before is ours to drain (the store/load pair mirrors slab_release).
+      s->bound_hint.store(false, std::memory_order_seq_cst);
+      if (s->remote_head.load(std::memory_order_seq_cst)) slab_acquire(h, s);
       break;
     case SlabPlace::kPartial:
     case SlabPlace::kFull:
@@ -143,6 +147,7 @@ ThreadHeap* heap_by_tid(uint32_t tid) {
 
 void heap_place(ThreadHeap* h, Slab* s, SlabPlace where) {
   unlink(h, s);
+  if (where == SlabPlace::kFull && slab_has_free(s)) where = SlabPlace::kPartial;  // drained on unbind
   if (where == SlabPlace::kNone) return;
   if (where == SlabPlace::kBound) {
     heap_bind(h, s);
@@ -162,6 +167,7 @@ void heap_bind(ThreadHeap* h, Slab* s) {
   uint32_t c = s->class_idx;
   if (Slab* old = h->bound[c]) heap_place(h, old, slab_has_free(old) ? SlabPlace::kPartial : SlabPlace::kFull);
   s->place = SlabPlace::kBound;
+  s->bound_hint.store(true, std::memory_order_relaxed);
   h->bound[c] = s;
   // Guard mode keeps the fast path's view empty so every allocation takes the checked path.
   h->cls[c].slab = g_options.guard ? &g_slab_sentinel : s;
@@ -305,6 +311,7 @@ void release_dead_owners(SuperSlab* ss, void* arg) {
     if (owner == kOwnerNone || owner == kOwnerPool || owner == self) continue;
     s->place = SlabPlace::kNone;
     s->next = s->prev = nullptr;
+    s->bound_hint.store(false, std::memory_order_seq_cst);
     bool has_free = slab_has_free(s);
     slab_release(s);
     if (has_free && !s->listed.exchange(true, std::memory_order_seq_cst)) orphan_push(OrphanList::kAdopt, s->class_idx, s);

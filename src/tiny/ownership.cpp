@@ -158,6 +158,9 @@ void slab_remote_free(Slab* s, void* p) {
   debug_ring_record(RingEvent::kRemotePush, p, reinterpret_cast<uintptr_t>(s));
   // Only the push that made the queue non-empty announces it; later pushes ride along.
   if (old) return;
+  // The owner drains its bound slab when the slab runs dry, and looks at the queue when
+  // it unbinds it (seq_cst on both sides, as with release), so no announcement.
+  if (s->bound_hint.load(std::memory_order_seq_cst)) return;
   // A slab nobody owns (its thread exited) is adopted by the thread freeing into it:
   // its next frees there are local, and the slab goes back to the pool as soon as it
   // is empty instead of waiting in a global list. Claim, then drain, as everywhere.

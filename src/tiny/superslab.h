@@ -47,6 +47,7 @@ struct alignas(64) Slab {
   // do not invalidate the owner's local line ----
   alignas(64) std::atomic<uint32_t> owner_tid;
   std::atomic<bool> listed;       // token: the slab is in (or on its way into) a mailbox or list
+  std::atomic<bool> bound_hint;   // bound to its owner, who drains it unasked: pushers need not announce
   std::atomic<void*> remote_head; // MPSC stack of blocks freed by other threads
   Slab* list_next;                // link in a mailbox or list; written by the token holder
 };

@@ -37,6 +37,16 @@ std::atomic<uint64_t> g_blocks{0}, g_bytes{0}, g_maps{0}, g_unmaps{0}, g_mapped{
 
 size_t round_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
 
+// Mapping size for a large block: 64 KiB steps, or an eighth of the power of two above
+// 4 MiB. Growing by realloc then stays in place for a while (a string builder that
+// appends to a 200 KiB buffer copies it every 64 KiB, not every page); the slack is
+// address space only until it is written.
+size_t mapping_size(size_t bytes) {
+  size_t step = size_t(64) << 10;
+  if (bytes > (size_t(4) << 20)) step = (size_t(1) << (63 - __builtin_clzll(bytes - 1))) / 8;
+  return round_up(bytes, step);
+}
+
 LargeHeader* header_of(const void* p, ChunkKind kind) {
   uintptr_t chunk = reinterpret_cast<uintptr_t>(p) & ~kChunkMask;
   if (kind == kChunkLarge) return reinterpret_cast<LargeHeader*>(chunk);
@@ -119,7 +129,7 @@ void* large_alloc(size_t size, size_t align, bool* fresh) {
   }
   void* user;
   if (align < kChunkSize) {
-    size_t need = round_up(user_offset(align) + size, os::kPageSize);
+    size_t need = mapping_size(user_offset(align) + size);
     if (LargeHeader* h = from_cache(need, align)) {
       g_blocks.fetch_add(1, std::memory_order_relaxed);
       g_bytes.fetch_add(usable_of(h), std::memory_order_relaxed);
@@ -189,7 +199,7 @@ bool large_resize_in_place(void* p, ChunkKind kind, size_t new_size) {
   LargeHeader* h = checked_header(p, kind, "realloc");
   size_t offset = static_cast<char*>(p) - static_cast<char*>(h->map_base);
   if (new_size > (size_t(1) << 46)) return false;
-  size_t need = round_up(offset + new_size, os::kPageSize);
+  size_t need = mapping_size(offset + new_size);
   if (need <= h->map_size) return need + h->map_size / 2 >= h->map_size;  // not worth shrinking
   if (!os::remap_in_place(h->map_base, h->map_size, need)) return false;
   chunk_map_set(static_cast<char*>(h->map_base) + round_up(h->map_size, kChunkSize),
@@ -199,6 +209,31 @@ bool large_resize_in_place(void* p, ChunkKind kind, size_t new_size) {
   g_bytes.fetch_add(need - h->map_size, std::memory_order_relaxed);
   h->map_size = need;
   return true;
+}
+
+void* large_grow_by_moving(void* p, ChunkKind kind, size_t new_size) {
+  LargeHeader* h = checked_header(p, kind, "realloc");
+  // Worth it only when copying would cost more than a few system calls.
+  if (kind != kChunkLarge || h->map_size < (size_t(1) << 20) || new_size > (size_t(1) << 46)) return nullptr;
+  size_t offset = static_cast<char*>(p) - static_cast<char*>(h->map_base);
+  size_t need = mapping_size(offset + new_size);
+  void* old_base = h->map_base;
+  size_t old_size = h->map_size;
+  void* dest = os::map_aligned(need, kChunkSize);
+  if (!dest) return nullptr;
+  if (!os::remap_to(old_base, old_size, need, dest)) {
+    os::unmap(dest, need);
+    return nullptr;
+  }
+  chunk_map_set(old_base, old_size, kChunkNone, kChunkNone);
+  auto* moved = static_cast<LargeHeader*>(dest);  // the header came along with the pages
+  moved->map_base = dest;
+  moved->map_size = need;
+  moved->user = static_cast<char*>(dest) + offset;
+  chunk_map_set(dest, need, kChunkLarge, kChunkLargeTail);
+  g_mapped.fetch_add(need - old_size, std::memory_order_relaxed);
+  g_bytes.fetch_add(need - old_size, std::memory_order_relaxed);
+  return moved->user;
 }
 
 void large_purge(uint64_t now, bool force) {

@@ -18,6 +18,9 @@ void large_free(void* p, ChunkKind kind, const char* caller);
 size_t large_usable_size(const void* p, ChunkKind kind, const char* caller);
 // Grows or shrinks in place when the mapping allows; false when the caller must move.
 bool large_resize_in_place(void* p, ChunkKind kind, size_t new_size);
+// Grows a big block by moving its pages to a new mapping (no copy); nullptr when the
+// caller must allocate and copy instead.
+void* large_grow_by_moving(void* p, ChunkKind kind, size_t new_size);
 void large_purge(uint64_t now_ms, bool force);
 
 struct LargeCounters {

@@ -17,6 +17,9 @@ void advise_huge(void* p, size_t size);
 void decommit(void* p, size_t size);
 // Grows a mapping in place (no move); false when the next pages are taken.
 bool remap_in_place(void* p, size_t old_size, size_t new_size);
+// Moves a mapping's pages to dest (a range of new_size bytes the caller mapped), growing
+// it; no data is copied. The old range is gone afterwards.
+bool remap_to(void* p, size_t old_size, size_t new_size, void* dest);
 
 uint64_t now_ms();          // monotonic, coarse: cheap enough for slow paths
 uint64_t rss_bytes();       // VmRSS of this process

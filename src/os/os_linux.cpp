@@ -38,6 +38,10 @@ bool remap_in_place(void* p, size_t old_size, size_t new_size) {
   return r != MAP_FAILED;
 }
 
+bool remap_to(void* p, size_t old_size, size_t new_size, void* dest) {
+  return mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest) != MAP_FAILED;
+}
+
 uint64_t now_ms() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);

@@ -70,12 +70,11 @@ void slab_drain(ThreadHeap* h, Slab* s) {
 
 void route(Slab* s) {
   uint32_t owner = s->owner_tid.load(std::memory_order_seq_cst);
-  if (owner == kOwnerPool) {
-    // A pooled slab has no block out, so nothing to announce (a late notifier).
-    s->listed.store(false, std::memory_order_release);
-    return;
-  }
-  if (owner != kOwnerNone) {
+  // A pooled slab (a late notifier) still goes on the list rather than dropping the
+  // token: the pool may hand it out and its new owner release it with free blocks
+  // before we drop it, and that release's offer fails on the token we hold (found by
+  // the spin model). A stale entry costs its popper one failed claim.
+  if (owner != kOwnerNone && owner != kOwnerPool) {
     if (ThreadHeap* h = heap_by_tid(owner)) {
       Slab* head = h->mailbox.load(std::memory_order_relaxed);
       while (head != kMailboxClosed) {

@@ -27,7 +27,7 @@ larson-plan: build
 	@bash scripts/larson_plan.sh
 
 fuzz: bootstrap
-	@bash scripts/fuzz.sh long
+	@bash fuzz/run.sh long
 
 install: build
 	@cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX),)

@@ -5,7 +5,9 @@
 #                            with 0 errors and a complete search (prints the state counts)
 #   verify/check.sh unsafe   the seed's bug (-DUNSAFE_DRAIN): spin must find the ownership
 #                            assertion; without that assertion (-DNO_OWNER_ASSERT) it must
-#                            find the corruption itself (a lost or doubly handed-out block)
+#                            find the corruption itself (a lost or doubly handed-out block);
+#                            and route()'s former kOwnerPool shortcut (-DPOOL_TOKEN_DROP)
+#                            must still show as stranded free blocks (regression check)
 #   verify/check.sh all      both (default; what CTest runs, ~1 min)
 #   verify/check.sh deep     all, plus bigger instances (~15 min, 4 GB of RAM)
 #
@@ -134,6 +136,8 @@ if [ "$mode" = deep ]; then
 fi
 if [ "$mode" = unsafe ] || [ "$mode" = all ] || [ "$mode" = deep ]; then
   run unsafe-drain "assert:hakmem_ownership_violation" "-DUNSAFE_DRAIN -DNT=2 -DNS=2 -DBPS=2 -DMAXOPS=3" \
+      "$mem -DCOLLAPSE" ""
+  run pool-token-drop "assert:P6_free_blocks_stranded" "-DPOOL_TOKEN_DROP -DNT=3 -DNS=2 -DBPS=2 -DMAXOPS=1" \
       "$mem -DCOLLAPSE" ""
   run unsafe-drain-no-assert error "-DUNSAFE_DRAIN -DNO_OWNER_ASSERT -DNT=2 -DNS=2 -DBPS=2 -DMAXOPS=3" \
       "$mem -DCOLLAPSE" ""

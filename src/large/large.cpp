@@ -221,11 +221,14 @@ void* large_grow_by_moving(void* p, ChunkKind kind, size_t new_size) {
   size_t old_size = h->map_size;
   void* dest = os::map_aligned(need, kChunkSize);
   if (!dest) return nullptr;
+  // The old range leaves the map before its pages do: once mremap releases it, another
+  // thread may map a new block there and register it, which a late clear would undo.
+  chunk_map_set(old_base, old_size, kChunkNone, kChunkNone);
   if (!os::remap_to(old_base, old_size, need, dest)) {
+    chunk_map_set(old_base, old_size, kChunkLarge, kChunkLargeTail);
     os::unmap(dest, need);
     return nullptr;
   }
-  chunk_map_set(old_base, old_size, kChunkNone, kChunkNone);
   auto* moved = static_cast<LargeHeader*>(dest);  // the header came along with the pages
   moved->map_base = dest;
   moved->map_size = need;

@@ -25,7 +25,9 @@ struct Inbox {
   std::mutex mu;
   std::vector<std::pair<void*, size_t>> blocks;
 };
-Inbox g_inbox[kTraders];
+// Never destroyed: exit() in a child must not run the vectors' destructors, as an inbox
+// a trader was editing at fork time is torn there (its buffer freed twice, say).
+Inbox* const g_inbox = new Inbox[kTraders];
 std::atomic<bool> g_stop{false};
 
 void trader(int self) {
@@ -67,7 +69,8 @@ int child(std::vector<std::pair<void*, size_t>>& before_fork) {
   before_fork.clear();
   // Blocks of the traders, whose threads do not exist here: remote frees into slabs
   // nobody in this process will ever drain. (An inbox locked at fork time stays locked.)
-  for (auto& in : g_inbox) {
+  for (int i = 0; i < kTraders; i++) {
+    Inbox& in = g_inbox[i];
     if (!in.mu.try_lock()) continue;
     for (auto& [p, n] : in.blocks) free_verified(p, n);
     in.blocks.clear();
@@ -114,8 +117,8 @@ int main() {
   }
   g_stop = true;
   for (auto& t : traders) t.join();
-  for (auto& in : g_inbox)
-    for (auto& [p, n] : in.blocks) free_verified(p, n);
+  for (int i = 0; i < kTraders; i++)
+    for (auto& [p, n] : g_inbox[i].blocks) free_verified(p, n);
   if (failures) return 1;
   printf("fork_traffic: PASS: %d forks during cross-thread traffic\n", kForks);
   return 0;

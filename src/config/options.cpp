@@ -85,6 +85,7 @@ void options_init() {
   read_stats(o);
   read_bool("HAKMEM_VERBOSE", &o.verbose);
   read_u32("HAKMEM_PURGE_DELAY_MS", 3600u * 1000u, &o.purge_delay_ms);
+  read_u32("HAKMEM_RETAIN_MB", 1u << 20, &o.retain_mb);
   // Under memcheck every block goes through the checked paths, which report each
   // allocation and free to it.
   if (running_on_memcheck()) o.guard = true;

@@ -16,6 +16,7 @@ struct Options {
   char stats_path[256] = {};
   bool verbose = false;           // HAKMEM_VERBOSE
   uint32_t purge_delay_ms = 0;    // HAKMEM_PURGE_DELAY_MS (set in options.cpp)
+  uint32_t retain_mb = 32;        // HAKMEM_RETAIN_MB: floor of the retention budget
 };
 
 extern Options g_options;

@@ -9,6 +9,7 @@
 #include "diag/report.h"
 #include "diag/valgrind.h"
 #include "os/os.h"
+#include "policy/retention.h"
 
 namespace hakmem {
 
@@ -34,6 +35,13 @@ SpinLock g_lock;
 LargeHeader* g_cache[kCacheSlots];  // under g_lock
 size_t g_cached_bytes = 0;          // under g_lock
 std::atomic<uint64_t> g_blocks{0}, g_bytes{0}, g_maps{0}, g_unmaps{0}, g_mapped{0}, g_purged{0}, g_cached_stat{0};
+
+// Every change of the cached total goes through here so the retention policy sees it.
+void cached_add(int64_t delta) {
+  g_cached_bytes += delta;
+  g_cached_stat.store(g_cached_bytes, std::memory_order_relaxed);
+  retained_add(Retained::kLargeCache, delta);
+}
 
 size_t round_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
 
@@ -102,13 +110,12 @@ LargeHeader* from_cache(size_t need, size_t align) {
     *tail = LargeHeader{kLargeMagic, nullptr, tail, h->map_size - keep, LargeState::kCached, h->cached_at_ms};
     chunk_map_set(tail, tail->map_size, kChunkLarge, kChunkLargeTail);
     h->map_size = keep;
-    g_cached_bytes -= keep;
+    cached_add(-int64_t(keep));
     g_cache[best] = tail;  // the slot just freed
     g_maps.fetch_add(1, std::memory_order_relaxed);  // it is one more mapping to unmap later
   } else {
-    g_cached_bytes -= h->map_size;
+    cached_add(-int64_t(h->map_size));
   }
-  g_cached_stat.store(g_cached_bytes, std::memory_order_relaxed);
   h->state = LargeState::kLive;
   h->user = reinterpret_cast<char*>(h) + user_offset(align);
   return h;
@@ -133,6 +140,7 @@ void* large_alloc(size_t size, size_t align, bool* fresh) {
     if (LargeHeader* h = from_cache(need, align)) {
       g_blocks.fetch_add(1, std::memory_order_relaxed);
       g_bytes.fetch_add(usable_of(h), std::memory_order_relaxed);
+      live_large_bytes_add(int64_t(h->map_size));
       if (g_options.guard) vg_malloclike(h->user, size, false);
       return h->user;
     }
@@ -163,6 +171,7 @@ void* large_alloc(size_t size, size_t align, bool* fresh) {
   g_mapped.fetch_add(h->map_size, std::memory_order_relaxed);
   g_blocks.fetch_add(1, std::memory_order_relaxed);
   g_bytes.fetch_add(usable_of(h), std::memory_order_relaxed);
+  live_large_bytes_add(int64_t(h->map_size));
   if (g_options.guard) vg_malloclike(user, size, true);
   return user;
 }
@@ -176,6 +185,8 @@ void large_free(void* p, ChunkKind kind, const char* caller) {
   if (g_options.guard) vg_freelike(p);
   g_blocks.fetch_sub(1, std::memory_order_relaxed);
   g_bytes.fetch_sub(usable_of(h), std::memory_order_relaxed);
+  live_large_bytes_add(-int64_t(h->map_size));
+  bool cached = false;
   if (kind == kChunkLarge && h->map_size <= kCacheMaxBlock) {
     LockGuard g(g_lock);
     if (g_cached_bytes + h->map_size <= kCacheMaxBytes) {
@@ -184,12 +195,16 @@ void large_free(void* p, ChunkKind kind, const char* caller) {
           h->state = LargeState::kCached;
           h->cached_at_ms = os::now_ms();
           slot = h;
-          g_cached_bytes += h->map_size;
-          g_cached_stat.store(g_cached_bytes, std::memory_order_relaxed);
-          return;
+          cached_add(int64_t(h->map_size));
+          cached = true;
+          break;
         }
       }
     }
+  }
+  if (cached) {
+    retention_enforce();  // over the budget: the oldest cached blocks go back now
+    return;
   }
   h->state = LargeState::kCached;  // a racing double free now reports as one
   release_mapping(h);
@@ -207,6 +222,7 @@ bool large_resize_in_place(void* p, ChunkKind kind, size_t new_size) {
                 kChunkLargeTail, kChunkLargeTail);
   g_mapped.fetch_add(need - h->map_size, std::memory_order_relaxed);
   g_bytes.fetch_add(need - h->map_size, std::memory_order_relaxed);
+  live_large_bytes_add(int64_t(need - h->map_size));
   h->map_size = need;
   return true;
 }
@@ -236,6 +252,7 @@ void* large_grow_by_moving(void* p, ChunkKind kind, size_t new_size) {
   chunk_map_set(dest, need, kChunkLarge, kChunkLargeTail);
   g_mapped.fetch_add(need - old_size, std::memory_order_relaxed);
   g_bytes.fetch_add(need - old_size, std::memory_order_relaxed);
+  live_large_bytes_add(int64_t(need - old_size));
   return moved->user;
 }
 
@@ -245,15 +262,36 @@ void large_purge(uint64_t now, bool force) {
   {
     LockGuard g(g_lock);
     for (auto& slot : g_cache) {
-      if (slot && (force || now - slot->cached_at_ms >= g_options.purge_delay_ms)) {
-        g_cached_bytes -= slot->map_size;
+      if (slot && (force || (now > slot->cached_at_ms && now - slot->cached_at_ms >= g_options.purge_delay_ms))) {
+        cached_add(-int64_t(slot->map_size));
         victims[n++] = slot;
         slot = nullptr;
       }
     }
-    g_cached_stat.store(g_cached_bytes, std::memory_order_relaxed);
   }
   for (uint32_t i = 0; i < n; i++) release_mapping(victims[i]);
+}
+
+uint64_t large_purge_bytes(uint64_t want) {
+  LargeHeader* victims[kCacheSlots];
+  uint32_t n = 0;
+  uint64_t got = 0;
+  {
+    LockGuard g(g_lock);
+    while (got < want) {
+      int oldest = -1;
+      for (uint32_t i = 0; i < kCacheSlots; i++)
+        if (g_cache[i] && (oldest < 0 || g_cache[i]->cached_at_ms < g_cache[oldest]->cached_at_ms)) oldest = int(i);
+      if (oldest < 0) break;
+      LargeHeader* h = g_cache[oldest];
+      g_cache[oldest] = nullptr;
+      cached_add(-int64_t(h->map_size));
+      got += h->map_size;
+      victims[n++] = h;
+    }
+  }
+  for (uint32_t i = 0; i < n; i++) release_mapping(victims[i]);
+  return got;
 }
 
 void large_counters(LargeCounters* out) {

@@ -22,6 +22,9 @@ bool large_resize_in_place(void* p, ChunkKind kind, size_t new_size);
 // caller must allocate and copy instead.
 void* large_grow_by_moving(void* p, ChunkKind kind, size_t new_size);
 void large_purge(uint64_t now_ms, bool force);
+// Gives back at least `want` bytes of cached blocks, oldest first, if there are that
+// many; returns the bytes given back. The retention policy calls it.
+uint64_t large_purge_bytes(uint64_t want);
 
 struct LargeCounters {
   uint64_t blocks, bytes, cached_bytes, maps, unmaps, mapped_bytes, purged_bytes;

@@ -12,6 +12,7 @@
 #include "config/options.h"
 #include "diag/debug_ring.h"
 #include "os/os.h"
+#include "policy/retention.h"
 
 namespace hakmem {
 
@@ -122,6 +123,11 @@ SuperSlab* convert_empty_superslab(SlabKind want) {
     if (!ss) return nullptr;
     unlink_with_free(other, ss);
     unlink_all(other, ss);
+    for (uint32_t m = ss->dirty_mask; m; m &= m - 1) {
+      Slab& sl = ss->slabs[__builtin_ctz(m)];
+      retained_add(Retained::kPool, -int64_t(sl.pool_resident));
+      sl.pool_resident = 0;
+    }
   }
   char* base = reinterpret_cast<char*>(ss);
   size_t meta_end = (sizeof(SuperSlab) + 63) & ~size_t(63);
@@ -134,11 +140,42 @@ SuperSlab* convert_empty_superslab(SlabKind want) {
   return ss;
 }
 
-void decommit_slab(SuperSlab* ss, uint32_t idx) {
-  size_t bytes = slab_bytes(ss, idx);
-  os::decommit(slab_data(ss, idx), bytes);
-  g_bytes_purged.fetch_add(bytes, std::memory_order_relaxed);
-  debug_ring_record(RingEvent::kOsUnmap, slab_data(ss, idx), bytes);
+// Pages a pooled slab may still have resident: what its last owner carved.
+uint32_t resident_estimate(SuperSlab* ss, const Slab* s) {
+  size_t carved = size_t(s->carved) * s->block_size;
+  if (s->index == 0) carved += ss->header_size;  // slab 0's data starts after the header
+  size_t start = s->index == 0 ? ss->header_size : 0;
+  size_t end = (carved + os::kPageSize - 1) & ~(os::kPageSize - 1);
+  size_t cap = size_t(1) << ss->slab_shift;
+  if (end > cap) end = cap;
+  return end > start ? uint32_t(end - start) : 0;
+}
+
+// Gives back the pages of the dirty pooled slabs in `mask`, one system call per run of
+// neighbouring slabs (an empty SuperSlab goes back in one call). Pool lock held.
+uint64_t decommit_slabs(SuperSlab* ss, uint32_t mask) {
+  uint64_t freed = 0;
+  mask &= ss->dirty_mask;
+  while (mask) {
+    uint32_t first = uint32_t(__builtin_ctz(mask));
+    uint32_t ones = mask >> first;
+    uint32_t run = ~ones ? uint32_t(__builtin_ctz(~ones)) : 32;
+    char* start = slab_data(ss, first);
+    char* end = reinterpret_cast<char*>(ss) + (size_t(first + run) << ss->slab_shift);
+    os::decommit(start, size_t(end - start));
+    debug_ring_record(RingEvent::kOsUnmap, start, size_t(end - start));
+    for (uint32_t i = first; i < first + run; i++) {
+      Slab& sl = ss->slabs[i];
+      freed += sl.pool_resident;
+      retained_add(Retained::kPool, -int64_t(sl.pool_resident));
+      sl.pool_resident = 0;
+    }
+    g_bytes_purged.fetch_add(uint64_t(end - start), std::memory_order_relaxed);
+    uint32_t run_mask = run == 32 ? 0xffffffffu : ((1u << run) - 1) << first;
+    ss->dirty_mask &= ~run_mask;
+    mask &= ~run_mask;
+  }
+  return freed;
 }
 
 }  // namespace
@@ -171,9 +208,14 @@ Slab* pool_take_slab(uint32_t c, SlabOrigin* origin, bool may_map) {
   uint32_t candidates = ss->free_mask & ss->dirty_mask;
   uint32_t idx = uint32_t(__builtin_ctz(candidates ? candidates : ss->free_mask));
   ss->free_mask &= ~(1u << idx);
+  if (ss->dirty_mask & (1u << idx)) {
+    retained_add(Retained::kPool, -int64_t(ss->slabs[idx].pool_resident));
+    ss->slabs[idx].pool_resident = 0;
+  }
   ss->dirty_mask &= ~(1u << idx);
   if (!ss->free_mask) unlink_with_free(p, ss);
   p.lock.unlock();
+  live_slab_bytes_add(int64_t(slab_bytes(ss, idx)));
   // Still owned by kOwnerPool: the caller claims it through slab_acquire.
   return &ss->slabs[idx];
 }
@@ -183,14 +225,24 @@ void pool_return_slab(Slab* s) {
   Pool& p = g_pools[int(ss->kind)];
   uint64_t now = os::now_ms();
   // Release: the next owner's claim (an acquire CAS from kOwnerPool) sees our writes.
+  uint32_t resident = resident_estimate(ss, s);
   s->owner_tid.store(kOwnerPool, std::memory_order_release);
-  LockGuard g(p.lock);
-  uint32_t bit = 1u << s->index;
-  if (!ss->free_mask) link_with_free(p, ss);
-  ss->free_mask |= bit;
-  ss->dirty_mask |= bit;
-  s->freed_at_ms = now;
-  if (ss->free_mask == all_slabs_mask(ss)) ss->empty_since_ms = now;
+  live_slab_bytes_add(-int64_t(slab_bytes(ss, s->index)));
+  {
+    LockGuard g(p.lock);
+    uint32_t bit = 1u << s->index;
+    if (!ss->free_mask) link_with_free(p, ss);
+    ss->free_mask |= bit;
+    if (resident) {
+      ss->dirty_mask |= bit;
+      s->pool_resident = resident;
+      retained_add(Retained::kPool, resident);
+    }
+    s->freed_at_ms = now;
+    if (ss->free_mask == all_slabs_mask(ss)) ss->empty_since_ms = now;
+  }
+  // Over the budget, the free that emptied this slab gives memory back at once.
+  retention_enforce();
 }
 
 void pool_purge(uint64_t now, bool force) {
@@ -204,17 +256,32 @@ void pool_purge(uint64_t now, bool force) {
   for (Pool& p : g_pools) {
     LockGuard g(p.lock);
     for (SuperSlab* ss = p.with_free; ss; ss = ss->pool_next) {
-      uint32_t dirty = ss->dirty_mask;
-      while (dirty) {
+      uint32_t due = 0;
+      for (uint32_t dirty = ss->dirty_mask; dirty; dirty &= dirty - 1) {
         uint32_t idx = uint32_t(__builtin_ctz(dirty));
-        dirty &= dirty - 1;
-        if (force || now - ss->slabs[idx].freed_at_ms >= delay) {
-          decommit_slab(ss, idx);
-          ss->dirty_mask &= ~(1u << idx);
-        }
+        // A stamp newer than `now` (another thread's clock read came later) is not due.
+        uint64_t freed = ss->slabs[idx].freed_at_ms;
+        if (force || (now > freed && now - freed >= delay)) due |= 1u << idx;
+      }
+      decommit_slabs(ss, due);
+    }
+  }
+}
+
+uint64_t pool_purge_bytes(uint64_t want) {
+  uint64_t got = 0;
+  // Whole empty SuperSlabs first (one call each, and the least likely to be reused
+  // soon), then any dirty pooled slab.
+  for (int pass = 0; pass < 2 && got < want; pass++) {
+    for (Pool& p : g_pools) {
+      LockGuard g(p.lock);
+      for (SuperSlab* ss = p.with_free; ss && got < want; ss = ss->pool_next) {
+        if (!ss->dirty_mask || (pass == 0 && ss->free_mask != all_slabs_mask(ss))) continue;
+        got += decommit_slabs(ss, ss->free_mask);
       }
     }
   }
+  return got;
 }
 
 void pool_counters(PoolCounters* out) {

@@ -42,6 +42,7 @@ struct alignas(64) Slab {
   Slab* next;                     // owner's partial/full list
   Slab* prev;
   uint64_t freed_at_ms;           // when the slab went back to the pool (pool lock)
+  uint32_t pool_resident;         // bytes counted as retained while pooled and dirty (pool lock)
 
   // ---- shared: written by other threads; on its own cache line so remote frees
   // do not invalidate the owner's local line ----
@@ -116,6 +117,9 @@ void pool_return_slab(Slab* s);
 // Returns pages of slabs and SuperSlabs that have been free longer than the purge
 // delay (all of them when force) to the OS. Cheap when nothing is due.
 void pool_purge(uint64_t now_ms, bool force);
+// Gives back the pages of at least `want` bytes of pooled slabs (whole empty
+// SuperSlabs first) if there are that many; returns the bytes given back.
+uint64_t pool_purge_bytes(uint64_t want);
 
 struct PoolCounters {
   uint64_t superslabs, superslabs_peak, bytes_mapped, bytes_mapped_peak, bytes_purged, os_maps, os_unmaps;

@@ -1,0 +1,64 @@
+#include "policy/retention.h"
+
+#include <atomic>
+
+#include "config/options.h"
+#include "large/large.h"
+#include "tiny/superslab.h"
+
+namespace hakmem {
+
+namespace {
+
+std::atomic<int64_t> g_retained[int(Retained::kCount)];
+std::atomic<int64_t> g_live_slab{0}, g_live_large{0};
+std::atomic<bool> g_enforcing{false};
+
+uint64_t nonneg(int64_t v) { return v > 0 ? uint64_t(v) : 0; }
+
+}  // namespace
+
+void retained_add(Retained where, int64_t bytes) {
+  g_retained[int(where)].fetch_add(bytes, std::memory_order_relaxed);
+}
+
+uint64_t retained_bytes(Retained where) { return nonneg(g_retained[int(where)].load(std::memory_order_relaxed)); }
+
+uint64_t retained_total() {
+  int64_t sum = 0;
+  for (auto& r : g_retained) sum += r.load(std::memory_order_relaxed);
+  return nonneg(sum);
+}
+
+void live_slab_bytes_add(int64_t bytes) { g_live_slab.fetch_add(bytes, std::memory_order_relaxed); }
+void live_large_bytes_add(int64_t bytes) { g_live_large.fetch_add(bytes, std::memory_order_relaxed); }
+uint64_t live_bytes() {
+  return nonneg(g_live_slab.load(std::memory_order_relaxed) + g_live_large.load(std::memory_order_relaxed));
+}
+
+uint64_t retention_budget() {
+  uint64_t floor = uint64_t(g_options.retain_mb) << 20;
+  uint64_t share = live_bytes() / 8;
+  return share > floor ? share : floor;
+}
+
+bool retention_exceeds(uint64_t extra) { return retained_total() + extra > retention_budget(); }
+
+void retention_enforce() {
+  if (!retention_exceeds()) return;
+  // One enforcer at a time: a second thread that finds the budget exceeded while the
+  // first is giving memory back has nothing to add but lock contention.
+  if (g_enforcing.exchange(true, std::memory_order_acquire)) return;
+  for (int round = 0; round < 4; round++) {
+    uint64_t total = retained_total(), budget = retention_budget();
+    if (total <= budget) break;
+    uint64_t over = total - budget;
+    // Big blocks are reused warm first: pooled slab pages go before cached large blocks.
+    uint64_t got = pool_purge_bytes(over);
+    if (got < over) got += large_purge_bytes(over - got);
+    if (got == 0) break;  // what is left sits in thread heaps; their owners keep it bounded
+  }
+  g_enforcing.store(false, std::memory_order_release);
+}
+
+}  // namespace hakmem

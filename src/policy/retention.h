@@ -1,0 +1,35 @@
+// The one memory policy: how much free memory hakmem keeps resident.
+//
+// Free memory that stays resident sits in four places: slabs a thread keeps empty for
+// reuse, pooled slabs whose pages were not yet purged, and cached large blocks. Each
+// place reports its resident free bytes here. Below the budget, age decides when pages
+// go back (HAKMEM_PURGE_DELAY_MS); above it, the path that noticed (a free that empties
+// a slab, a thread exit, a large free) gives back the oldest at once, so a program that
+// goes idle after a spike keeps at most the budget without any further call.
+#pragma once
+#include <cstdint>
+
+namespace hakmem {
+
+enum class Retained : uint8_t { kKeptEmpty, kPool, kLargeCache, kCount };
+
+// Resident free bytes entering (+) or leaving (-) a place. Relaxed; cheap.
+void retained_add(Retained where, int64_t bytes);
+uint64_t retained_bytes(Retained where);
+uint64_t retained_total();
+
+// Bytes handed to the program's live data, by tier, for the budget's proportional part.
+// Slab tier: bytes of slabs out of the pool; large tier: bytes of live large mappings.
+void live_slab_bytes_add(int64_t bytes);
+void live_large_bytes_add(int64_t bytes);
+uint64_t live_bytes();
+
+// max(HAKMEM_RETAIN_MB, live / 8): what may stay resident while free.
+uint64_t retention_budget();
+// True when `extra` more retained bytes would go over the budget.
+bool retention_exceeds(uint64_t extra = 0);
+// Gives back pooled slabs and cached large blocks, oldest first, until the retained
+// total is within the budget. Called by whoever pushed it over; cheap when within.
+void retention_enforce();
+
+}  // namespace hakmem

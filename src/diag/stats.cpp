@@ -2,6 +2,7 @@
 #include "diag/stats.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "base/spin_lock.h"
@@ -17,6 +18,10 @@ namespace hakmem {
 
 namespace {
 
+// The report lock serialises users of g_snapshot (print, JSON, mallinfo): a
+// hak_stats is too big for some threads' stacks. Taken before g_absorbed_lock.
+SpinLock g_report_lock;
+hak_stats g_snapshot;
 SpinLock g_absorbed_lock;
 int g_report_fd = 2;  // a duplicate of stderr, taken at start-up (see stats_prepare)
 HeapStats g_absorbed;  // counters of exited threads
@@ -115,6 +120,43 @@ void stats_absorb(const HeapStats& s) {
   }
 }
 
+// Printing writes with write(), a cancellation point. A thread cancelled there while
+// holding the report lock would never release it (no unwinding here), so output
+// paths run with cancellation disabled, as glibc's malloc_stats does.
+class NoCancel {
+ public:
+  NoCancel() { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_); }
+  ~NoCancel() { pthread_setcancelstate(old_, nullptr); }
+
+ private:
+  int old_ = PTHREAD_CANCEL_ENABLE;
+};
+
+StatsTotals stats_totals() {
+  LockGuard g(g_report_lock);
+  hak_stats_get(&g_snapshot);
+  const hak_stats& st = g_snapshot;
+  StatsTotals t{st.bytes_mapped, st.large_bytes, st.large_cached_bytes, st.large_bytes};
+  for (uint32_t c = 0; c < st.num_classes; c++) {
+    t.in_use += st.classes[c].bytes_in_use;
+    t.free += st.classes[c].bytes_free;
+  }
+  return t;
+}
+
+void stats_lock_all() {
+  g_report_lock.lock();
+  g_absorbed_lock.lock();
+}
+void stats_unlock_all() {
+  g_absorbed_lock.unlock();
+  g_report_lock.unlock();
+}
+void stats_reset_locks_in_child() {
+  g_absorbed_lock.reset();
+  g_report_lock.reset();
+}
+
 void stats_prepare() {
   // Many programs (coreutils among them) close stderr in an atexit handler, which runs
   // before our destructor prints the report: keep a descriptor of our own.
@@ -168,9 +210,9 @@ extern "C" __attribute__((visibility("default"))) void hak_stats_get(hak_stats* 
 
 extern "C" __attribute__((visibility("default"))) void hak_stats_print(int fd) {
   if (fd < 0) fd = 2;
-  static hak_stats st;  // large; stats printing is rare and not reentrant
-  static SpinLock lock;
-  LockGuard g(lock);
+  NoCancel no_cancel;
+  LockGuard g(g_report_lock);
+  hak_stats& st = g_snapshot;
   hak_stats_get(&st);
   Out o(fd);
   o.s("hakmem " HAKMEM_VERSION_STRING " stats (pid ").u(uint64_t(getpid())).s(")\n");
@@ -193,12 +235,12 @@ extern "C" __attribute__((visibility("default"))) void hak_stats_print(int fd) {
 }
 
 extern "C" __attribute__((visibility("default"))) int hak_stats_write_json(const char* path) {
+  NoCancel no_cancel;
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return -1;
-  static hak_stats st;
-  static SpinLock lock;
   {
-    LockGuard g(lock);
+    LockGuard g(g_report_lock);
+    hak_stats& st = g_snapshot;
     hak_stats_get(&st);
     Out o(fd);
     o.s("{\"hakmem\":\"" HAKMEM_VERSION_STRING "\",").kv("pid", uint64_t(getpid())).kv("num_classes", st.num_classes);

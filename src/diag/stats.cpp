@@ -12,7 +12,6 @@
 #include "large/large.h"
 #include "os/os.h"
 #include "policy/retention.h"
-#include "diag/valgrind.h"
 #include "tiny/heap.h"
 #include "tiny/superslab.h"
 
@@ -46,23 +45,6 @@ void add_heap(ThreadHeap* h, void* arg) {
   for (uint32_t c = 0; c < kNumClasses; c++) add_counters(out->classes[c], h->stats.cls[c]);
 }
 
-// Counts the blocks waiting in a slab's remote queue without owning the slab: its
-// owner may drain and reuse them meanwhile, so every link is checked to be a block
-// start of this slab before it is followed (SuperSlab memory stays mapped, so a stale
-// read is safe) and the walk stops at the capacity. A snapshot, like every figure here.
-__attribute__((no_sanitize("thread"))) uint32_t pending_remote(Slab* s, uint32_t cap, uint32_t block_size) {
-  if (g_options.guard || running_on_memcheck() || block_size == 0) return 0;  // links encoded / blocks unreadable
-  char* base = slab_data(s);
-  char* end = base + size_t(cap) * block_size;
-  uint32_t n = 0;
-  for (void* p = s->remote_head.load(std::memory_order_acquire); p && n < cap; n++) {
-    char* c = static_cast<char*>(p);
-    if (c < base || c >= end || size_t(c - base) % block_size) break;
-    p = *static_cast<void* volatile*>(p);
-  }
-  return n;
-}
-
 void add_superslab(SuperSlab* ss, void* arg) {
   auto* out = static_cast<hak_stats*>(arg);
   for (uint32_t i = 0; i < ss->num_slabs; i++) {
@@ -74,7 +56,7 @@ void add_superslab(SuperSlab* ss, void* arg) {
     uint32_t used = s.used.load(std::memory_order_relaxed);
     if (c >= kNumClasses || used > cap) continue;
     hak_class_stats& k = out->classes[c];
-    uint32_t pending = pending_remote(&s, cap, __atomic_load_n(&s.block_size, __ATOMIC_RELAXED));
+    uint32_t pending = remote_count(s.remote_head.load(std::memory_order_relaxed));
     if (pending > used) pending = used;
     k.slabs++;
     k.blocks_in_use += used - pending;

@@ -22,6 +22,11 @@ constexpr uint32_t kMaxHeaps = 1u << 20;
 // Unused slabs a heap keeps per class (bounded so idle memory stays small).
 constexpr uint8_t kKeepEmptySmall = 4;
 constexpr uint8_t kKeepEmptyMedium = 1;
+// Slabs with free blocks a heap keeps owned per class besides the bound one. Remote
+// frees into an owned slab wait for its owner, who may go idle; beyond these few the
+// heap lets go of them, and frees complete them wherever they come from.
+constexpr uint8_t kKeepPartialSmall = 2;
+constexpr uint8_t kKeepPartialMedium = 1;
 
 // tid - 1 indexes this table; heaps are never unmapped, so an entry stays readable.
 std::atomic<ThreadHeap*> g_heaps[kMaxHeaps];
@@ -75,6 +80,7 @@ void heap_reset(ThreadHeap* h) {
     h->cls[c] = ClassCache{&g_slab_sentinel, nullptr, fast_cap_of(c)};
     h->bound[c] = h->partial[c] = h->empty[c] = nullptr;
     h->empty_count[c] = 0;
+    h->partial_count[c] = 0;
     ClassCounters& k = h->stats.cls[c];
     k.remote_frees.store(0, std::memory_order_relaxed);
     k.drains.store(0, std::memory_order_relaxed);
@@ -109,6 +115,8 @@ void unlink(ThreadHeap* h, Slab* s) {
         h->empty_count[s->class_idx]--;
         retained_add(Retained::kKeptEmpty, -int64_t(s->retained_bytes));
         s->retained_bytes = 0;
+      } else {
+        h->partial_count[s->class_idx]--;
       }
       Slab** head = list_of(h, s);
       if (s->prev) s->prev->next = s->next;
@@ -127,6 +135,8 @@ void push_list(ThreadHeap* h, Slab* s, SlabPlace where) {
     h->empty_count[s->class_idx]++;
     s->retained_bytes = slab_resident_bytes(s);
     retained_add(Retained::kKeptEmpty, s->retained_bytes);
+  } else {
+    h->partial_count[s->class_idx]++;
   }
   Slab** head = list_of(h, s);
   s->prev = nullptr;
@@ -274,11 +284,16 @@ void heap_settle(ThreadHeap* h, Slab* s) {
     return;
   }
   if (slab_has_free(s)) {
-    if (s->place != SlabPlace::kPartial) heap_place(h, s, SlabPlace::kPartial);
-    return;
+    if (s->place == SlabPlace::kPartial) return;
+    uint8_t keep = class_is_small(c) ? kKeepPartialSmall : kKeepPartialMedium;
+    if (h->partial_count[c] < keep) {
+      heap_place(h, s, SlabPlace::kPartial);
+      return;
+    }
   }
-  // Full: nothing for us to allocate from it. Let go of it, so that whichever thread
-  // frees into it first adopts it, and its memory comes back even if we go idle.
+  // Full, or one partial slab too many: let go of it. Frees into it then count in its
+  // remote queue, the one that completes it gives it back to the pool, and a refill of
+  // any thread may adopt it meanwhile: its memory comes back even if we go idle.
   unlink(h, s);
   slab_let_go(h, s);
 }

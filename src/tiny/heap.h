@@ -39,6 +39,7 @@ struct ThreadHeap {
   // loop does not send them through the pool each time; released at empty_deadline_ms.
   Slab* empty[kNumClasses] = {};
   uint8_t empty_count[kNumClasses] = {};
+  uint8_t partial_count[kNumClasses] = {};
   uint64_t empty_deadline_ms = 0;
   // Slabs this thread owns that received remote frees; other threads push, the
   // owner takes the whole stack. kMailboxClosed once the thread has exited.

@@ -50,7 +50,8 @@ inline bool link_in_slab(Slab* s, void* p) {
 // claimed the slab, racing the real owner's pops from the same list.
 void slab_drain(ThreadHeap* h, Slab* s) {
   if (s->owner_tid.load(std::memory_order_relaxed) != h->tid) ownership_violation(h, s);
-  void* list = s->remote_head.exchange(nullptr, std::memory_order_acquire);
+  uintptr_t word = s->remote_head.exchange(0, std::memory_order_acquire);
+  void* list = remote_top(word);
   if (!list) return;
   uint32_t n = 1;
   void* tail = list;
@@ -61,6 +62,7 @@ void slab_drain(ThreadHeap* h, Slab* s) {
     for (void* next; (next = *static_cast<void**>(tail)) != nullptr; tail = next) n++;
     *static_cast<void**>(tail) = s->freelist;
   }
+  (void)word;  // remote_count(word) == n, the walk finds the tail anyway
   s->freelist = list;
   s->used.store(s->used.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
   ClassCounters& cc = h->stats.cls[s->class_idx];
@@ -98,6 +100,26 @@ void route(Slab* s) {
   orphan_push(OrphanList::kMailbox, __atomic_load_n(&s->class_idx, __ATOMIC_RELAXED), s);
 }
 
+// A free into a slab nobody owns (its owner filled it and let go, or exited). Its
+// `used` stays as the last owner left it, so the push that brings the queue's length to
+// `used` completes the slab: that thread claims it (then drains, as everywhere) and
+// gives it back to the pool, whoever else is busy, idle or gone. The first push of a
+// slab that is not complete offers it for adoption, so a refill can reuse its blocks.
+void remote_free_unowned(Slab* s, uint32_t pending) {
+  uint32_t used = s->used.load(std::memory_order_relaxed);
+  if (pending >= used) {
+    ThreadHeap* h = t_heap;
+    if (h == &g_heap_placeholder) h = heap_get();  // a thread that has only ever freed
+    if (h && h->tid != kTidNobody) {
+      if (slab_acquire(h, s, kOwnerNone)) slab_let_go(h, s);  // to the pool: used is 0 now
+      return;  // else another thread claimed it: the slab and its queue are theirs
+    }
+    slab_notify(s);  // a thread past its teardown: the global mailbox carries it
+    return;
+  }
+  if (pending == 1) adopt_offer(s, __atomic_load_n(&s->class_idx, __ATOMIC_RELAXED));
+}
+
 }  // namespace
 
 void ownership_init(uint64_t entropy) { g_secret = (entropy * 0x9e3779b97f4a7c15ull) | 1; }
@@ -132,7 +154,7 @@ void* link_decode_checked(Slab* s, void* block) {
 bool slab_acquire(ThreadHeap* h, Slab* s, uint32_t expected) {
 #ifdef HAKMEM_FAULT_UNSAFE_DRAIN
   // Test-only: the seed's bug, a drain before the claim.
-  if (expected == kOwnerNone && s->remote_head.load(std::memory_order_relaxed)) slab_drain(h, s);
+  if (expected == kOwnerNone && remote_top(s->remote_head.load(std::memory_order_relaxed))) slab_drain(h, s);
 #endif
   uint32_t owner = s->owner_tid.load(std::memory_order_acquire);
   if (owner != h->tid) {
@@ -177,38 +199,23 @@ void slab_let_go(ThreadHeap* h, Slab* s) {
 }
 
 void slab_remote_free(Slab* s, void* p) {
-  void* old = s->remote_head.load(std::memory_order_relaxed);
-  if (g_options.guard) {
-    do link_store(p, old);
-    while (!s->remote_head.compare_exchange_weak(old, p, std::memory_order_seq_cst, std::memory_order_relaxed));
-  } else {
-    do *static_cast<void**>(p) = old;
-    while (!s->remote_head.compare_exchange_weak(old, p, std::memory_order_seq_cst, std::memory_order_relaxed));
-  }
+  uintptr_t old = s->remote_head.load(std::memory_order_relaxed);
+  uint32_t pending;
+  do {
+    link_store(p, remote_top(old));
+    pending = remote_count(old) + 1;
+  } while (!s->remote_head.compare_exchange_weak(old, remote_word(p, pending), std::memory_order_seq_cst,
+                                                 std::memory_order_relaxed));
   debug_ring_record(RingEvent::kRemotePush, p, reinterpret_cast<uintptr_t>(s));
+  if (s->owner_tid.load(std::memory_order_seq_cst) == kOwnerNone) {
+    remote_free_unowned(s, pending);
+    return;
+  }
   // Only the push that made the queue non-empty announces it; later pushes ride along.
-  if (old) return;
+  if (pending != 1) return;
   // The owner drains its bound slab when the slab runs dry, and looks at the queue when
-  // it unbinds it (seq_cst on both sides, as with release), so no announcement.
+  // it unbinds it (seq_cst on both sides, as with slab_let_go), so no announcement.
   if (s->bound_hint.load(std::memory_order_seq_cst)) return;
-  // A slab nobody owns (its owner filled it and let go, or exited) is adopted by the
-  // thread freeing into it: its next frees there are local, and the slab goes back to
-  // the pool as soon as it is empty instead of waiting in a global list. Claim, then
-  // drain, as everywhere. A thread that only ever frees gets a heap for this.
-  if (s->owner_tid.load(std::memory_order_seq_cst) != kOwnerNone) {
-    slab_notify(s);
-    return;
-  }
-  ThreadHeap* h = t_heap;
-  if (h == &g_heap_placeholder) h = heap_get();
-  if (h && h->tid != kTidNobody && !s->listed.exchange(true, std::memory_order_seq_cst)) {
-    if (slab_take_listed(h, s)) {
-      counter_add(h->stats.cls[s->class_idx].adopts, 1);
-      debug_ring_record(RingEvent::kAdopt, s, 1);
-      heap_settle(h, s);
-    }
-    return;
-  }
   slab_notify(s);
 }
 

@@ -52,11 +52,24 @@ struct alignas(64) Slab {
   std::atomic<bool> listed;       // token: the slab is in (or on its way into) a mailbox
   std::atomic<bool> bound_hint;   // bound to its owner, who drains it unasked: pushers need not announce
   std::atomic<bool> adopt_listed; // on the adopt list of its class (a hint, independent of `listed`)
-  std::atomic<void*> remote_head; // MPSC stack of blocks freed by other threads
+  std::atomic<uintptr_t> remote_head;  // MPSC stack of blocks freed by other threads, with its length (remote_*)
   Slab* list_next;                // link in a mailbox; written by the token holder
   Slab* adopt_next;               // link in the adopt list; under that list's lock
 };
 static_assert(sizeof(Slab) == 128);
+
+// A remote queue is one word: the top block in the low 48 bits (user-space addresses
+// on x86-64 and 48-bit AArch64) and the number of blocks in the top 16 (a slab holds at
+// most 4096). One CAS pushes a block and counts it, so the thread whose free completes
+// a slab nobody owns knows it, and stats read the count without walking the queue.
+inline constexpr unsigned kRemoteCountShift = 48;
+inline void* remote_top(uintptr_t w) {
+  return reinterpret_cast<void*>(w & ((uintptr_t(1) << kRemoteCountShift) - 1));
+}
+inline uint32_t remote_count(uintptr_t w) { return uint32_t(w >> kRemoteCountShift); }
+inline uintptr_t remote_word(void* top, uint32_t count) {
+  return reinterpret_cast<uintptr_t>(top) | (uintptr_t(count) << kRemoteCountShift);
+}
 
 struct SuperSlab {
   uint32_t magic;

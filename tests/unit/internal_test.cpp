@@ -279,10 +279,12 @@ TEST(RemoteQueue, ConcurrentPushesAreAllThereExactlyOnce) {
   for (Slab* s : slabs) {
     EXPECT_EQ(s->owner_tid.load(), owner_tid) << "a remote free changed the owner";
     size_t guard = 0;
-    for (void* p = s->remote_head.load(); p; p = *static_cast<void**>(p)) {
+    uintptr_t word = s->remote_head.load();
+    for (void* p = remote_top(word); p; p = *static_cast<void**>(p)) {
       queued.insert(p);
       ASSERT_LT(++guard, 2 * kBlocks) << "cycle in a remote queue";
     }
+    EXPECT_EQ(remote_count(word), guard) << "the queue's count and its length disagree";
   }
   EXPECT_EQ(queued.size(), kBlocks) << "remote frees lost or duplicated";
   for (void* p : blocks) EXPECT_EQ(queued.count(p), 1u) << p;
@@ -314,7 +316,7 @@ TEST(RemoteQueue, SlabsOfExitedThreadsAreReleasedAndReused) {
   for (Slab* s : slabs) {
     uint32_t owner = s->owner_tid.load();
     EXPECT_TRUE(owner == my_tid() || owner == kOwnerPool) << "freed-into slab neither adopted nor pooled: " << owner;
-    EXPECT_EQ(s->remote_head.load(), nullptr) << "frees left waiting in a remote queue";
+    EXPECT_EQ(s->remote_head.load(), 0u) << "frees left waiting in a remote queue";
   }
   size_t reused = 0;
   std::vector<void*> again;

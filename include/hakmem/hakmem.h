@@ -57,6 +57,8 @@ typedef struct hak_class_stats {
   uint64_t refill_adopt;      /* ... by a slab of an exited thread */
   uint64_t refill_gate;       /* ... by a free slab of an existing SuperSlab */
   uint64_t refill_fresh;      /* ... by a slab of a newly mapped SuperSlab */
+  uint64_t blocks_pending;    /* freed by other threads, waiting in remote queues (counted
+                                 in blocks_free, not in blocks_in_use) */
 } hak_class_stats;
 
 typedef struct hak_stats {
@@ -76,6 +78,14 @@ typedef struct hak_stats {
   uint64_t threads_exited;
   uint64_t os_maps;
   uint64_t os_unmaps;
+  /* The memory policy (README, "Memory back to the OS"): free memory kept resident, by
+   * place, and the budget it is held to. */
+  uint64_t retained_bytes;             /* total of the three below */
+  uint64_t retained_kept_empty_bytes;  /* empty slabs threads keep for reuse */
+  uint64_t retained_pool_bytes;        /* pooled slabs whose pages were not given back yet */
+  uint64_t retained_large_bytes;       /* cached large blocks */
+  uint64_t retention_budget;           /* max(HAKMEM_RETAIN_MB, live / 8) */
+  uint64_t live_bytes;                 /* slabs out of the pool plus live large mappings */
 } hak_stats;
 
 /* Fills *out with a snapshot. Counters of other threads are read without stopping

@@ -103,15 +103,20 @@ void* alloc_aligned(size_t align, size_t size) {
 
 void* alloc_class_slow(uint32_t c) {
   ThreadHeap* h = t_heap;
-  if (h == &g_heap_placeholder) {
-    ensure_init();
-    h = heap_get();
-    if (!h) {
-      errno = ENOMEM;
-      return nullptr;
+  void* p;
+  if (h == &g_heap_retired) {
+    p = heap_alloc_late(c);
+  } else {
+    if (h == &g_heap_placeholder) {
+      ensure_init();
+      h = heap_get();
+      if (!h) {
+        errno = ENOMEM;
+        return nullptr;
+      }
     }
+    p = heap_alloc_slow(h, c);
   }
-  void* p = heap_alloc_slow(h, c);
   if (!p) errno = ENOMEM;
   return p;
 }
@@ -274,6 +279,10 @@ HAK_EXPORT int hak_owns(const void* p) {
 HAK_EXPORT void hak_collect(void) {
   ensure_init();
   ThreadHeap* h = heap_get();  // a heap to claim orphaned slabs with
-  if (h) heap_process_mailbox(h);
+  if (h) {
+    heap_process_mailbox(h);
+    heap_release_kept_empty(h);
+  }
+  heap_collect_late();
   collect_tick(h, os::now_ms(), true);
 }

@@ -1,5 +1,7 @@
 #include "api/init.h"
 
+#include "api/fork.h"
+
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,28 +25,6 @@ namespace {
 
 __thread bool t_initialising __attribute__((tls_model("initial-exec"))) = false;
 
-// Fork: hold every allocator lock across fork() so the child never inherits one held
-// by a thread that does not exist there.
-void before_fork() {
-  heap_registry_lock();
-  orphan_lock_all();
-  pool_lock_all();
-  large_lock();
-}
-void after_fork_parent() {
-  large_unlock();
-  pool_unlock_all();
-  orphan_unlock_all();
-  heap_registry_unlock();
-}
-void after_fork_child() {
-  large_reset_lock_in_child();
-  pool_reset_locks_in_child();
-  orphan_reset_locks_in_child();
-  heap_registry_reset_in_child();
-  heap_abandon_others_in_child();
-}
-
 }  // namespace
 
 void init_slow() {
@@ -64,7 +44,7 @@ void init_slow() {
   g_init_state.store(2, std::memory_order_release);
   t_initialising = false;
   // These may allocate, which is fine now.
-  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
   if (g_options.debug_ring) debug_ring_install_handlers();
   stats_prepare();
   if (g_options.verbose) {

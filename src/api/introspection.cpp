@@ -1,28 +1,10 @@
 // glibc's introspection calls that programs use: malloc_trim, malloc_stats, mallinfo2.
 #include <malloc.h>
 
+#include "diag/stats.h"
 #include "hakmem/hakmem.h"
 
 #define HAK_EXPORT extern "C" __attribute__((visibility("default")))
-
-namespace {
-
-struct Totals {
-  size_t mapped, in_use, free, large;
-};
-
-Totals totals() {
-  static hak_stats st;  // large; callers of these are rare and not concurrent in practice
-  hak_stats_get(&st);
-  Totals t{st.bytes_mapped, st.large_bytes, st.large_cached_bytes, st.large_bytes};
-  for (uint32_t c = 0; c < st.num_classes; c++) {
-    t.in_use += st.classes[c].bytes_in_use;
-    t.free += st.classes[c].bytes_free;
-  }
-  return t;
-}
-
-}  // namespace
 
 // Gives every free page back to the OS now; returns 1 as glibc does when it released memory.
 HAK_EXPORT int malloc_trim(size_t) noexcept {
@@ -33,7 +15,7 @@ HAK_EXPORT int malloc_trim(size_t) noexcept {
 HAK_EXPORT void malloc_stats() noexcept { hak_stats_print(2); }
 
 HAK_EXPORT struct mallinfo2 mallinfo2() noexcept {
-  Totals t = totals();
+  hakmem::StatsTotals t = hakmem::stats_totals();
   struct mallinfo2 mi = {};
   mi.arena = t.mapped;
   mi.hblkhd = t.large;

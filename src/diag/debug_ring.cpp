@@ -58,7 +58,7 @@ void on_fatal_signal(int sig) {
 
 void debug_ring_record_slow(RingEvent ev, const void* p, uint64_t arg) {
   ThreadHeap* h = t_heap;
-  if (h == &g_heap_placeholder) return;
+  if (h->tid == kTidNobody) return;  // the placeholder and the retired heap are shared
   DebugRing& r = h->ring;
   uint64_t seq = r.seq;
   r.entries[seq % DebugRing::kSize] = RingEntry{seq, p, arg, ev};

@@ -2,6 +2,7 @@
 #include "diag/stats.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "base/spin_lock.h"
@@ -10,6 +11,8 @@
 #include "hakmem/hakmem.h"
 #include "large/large.h"
 #include "os/os.h"
+#include "policy/retention.h"
+#include "diag/valgrind.h"
 #include "tiny/heap.h"
 #include "tiny/superslab.h"
 
@@ -17,6 +20,10 @@ namespace hakmem {
 
 namespace {
 
+// The report lock serialises users of g_snapshot (print, JSON, mallinfo): a
+// hak_stats is too big for some threads' stacks. Taken before g_absorbed_lock.
+SpinLock g_report_lock;
+hak_stats g_snapshot;
 SpinLock g_absorbed_lock;
 int g_report_fd = 2;  // a duplicate of stderr, taken at start-up (see stats_prepare)
 HeapStats g_absorbed;  // counters of exited threads
@@ -39,6 +46,23 @@ void add_heap(ThreadHeap* h, void* arg) {
   for (uint32_t c = 0; c < kNumClasses; c++) add_counters(out->classes[c], h->stats.cls[c]);
 }
 
+// Counts the blocks waiting in a slab's remote queue without owning the slab: its
+// owner may drain and reuse them meanwhile, so every link is checked to be a block
+// start of this slab before it is followed (SuperSlab memory stays mapped, so a stale
+// read is safe) and the walk stops at the capacity. A snapshot, like every figure here.
+__attribute__((no_sanitize("thread"))) uint32_t pending_remote(Slab* s, uint32_t cap, uint32_t block_size) {
+  if (g_options.guard || running_on_memcheck() || block_size == 0) return 0;  // links encoded / blocks unreadable
+  char* base = slab_data(s);
+  char* end = base + size_t(cap) * block_size;
+  uint32_t n = 0;
+  for (void* p = s->remote_head.load(std::memory_order_acquire); p && n < cap; n++) {
+    char* c = static_cast<char*>(p);
+    if (c < base || c >= end || size_t(c - base) % block_size) break;
+    p = *static_cast<void* volatile*>(p);
+  }
+  return n;
+}
+
 void add_superslab(SuperSlab* ss, void* arg) {
   auto* out = static_cast<hak_stats*>(arg);
   for (uint32_t i = 0; i < ss->num_slabs; i++) {
@@ -50,9 +74,12 @@ void add_superslab(SuperSlab* ss, void* arg) {
     uint32_t used = s.used.load(std::memory_order_relaxed);
     if (c >= kNumClasses || used > cap) continue;
     hak_class_stats& k = out->classes[c];
+    uint32_t pending = pending_remote(&s, cap, __atomic_load_n(&s.block_size, __ATOMIC_RELAXED));
+    if (pending > used) pending = used;
     k.slabs++;
-    k.blocks_in_use += used;
-    k.blocks_free += cap - used;
+    k.blocks_in_use += used - pending;
+    k.blocks_pending += pending;
+    k.blocks_free += cap - used + pending;
   }
 }
 
@@ -115,6 +142,43 @@ void stats_absorb(const HeapStats& s) {
   }
 }
 
+// Printing writes with write(), a cancellation point. A thread cancelled there while
+// holding the report lock would never release it (no unwinding here), so output
+// paths run with cancellation disabled, as glibc's malloc_stats does.
+class NoCancel {
+ public:
+  NoCancel() { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_); }
+  ~NoCancel() { pthread_setcancelstate(old_, nullptr); }
+
+ private:
+  int old_ = PTHREAD_CANCEL_ENABLE;
+};
+
+StatsTotals stats_totals() {
+  LockGuard g(g_report_lock);
+  hak_stats_get(&g_snapshot);
+  const hak_stats& st = g_snapshot;
+  StatsTotals t{st.bytes_mapped, st.large_bytes, st.large_cached_bytes, st.large_bytes};
+  for (uint32_t c = 0; c < st.num_classes; c++) {
+    t.in_use += st.classes[c].bytes_in_use;
+    t.free += st.classes[c].bytes_free;
+  }
+  return t;
+}
+
+void stats_lock_all() {
+  g_report_lock.lock();
+  g_absorbed_lock.lock();
+}
+void stats_unlock_all() {
+  g_absorbed_lock.unlock();
+  g_report_lock.unlock();
+}
+void stats_reset_locks_in_child() {
+  g_absorbed_lock.reset();
+  g_report_lock.reset();
+}
+
 void stats_prepare() {
   // Many programs (coreutils among them) close stderr in an atexit handler, which runs
   // before our destructor prints the report: keep a descriptor of our own.
@@ -164,13 +228,19 @@ extern "C" __attribute__((visibility("default"))) void hak_stats_get(hak_stats* 
   heap_thread_counts(&out->threads_live, &out->threads_exited);
   out->os_maps = pc.os_maps + lc.maps;
   out->os_unmaps = pc.os_unmaps + lc.unmaps;
+  out->retained_kept_empty_bytes = retained_bytes(Retained::kKeptEmpty);
+  out->retained_pool_bytes = retained_bytes(Retained::kPool);
+  out->retained_large_bytes = retained_bytes(Retained::kLargeCache);
+  out->retained_bytes = retained_total();
+  out->retention_budget = retention_budget();
+  out->live_bytes = live_bytes();
 }
 
 extern "C" __attribute__((visibility("default"))) void hak_stats_print(int fd) {
   if (fd < 0) fd = 2;
-  static hak_stats st;  // large; stats printing is rare and not reentrant
-  static SpinLock lock;
-  LockGuard g(lock);
+  NoCancel no_cancel;
+  LockGuard g(g_report_lock);
+  hak_stats& st = g_snapshot;
   hak_stats_get(&st);
   Out o(fd);
   o.s("hakmem " HAKMEM_VERSION_STRING " stats (pid ").u(uint64_t(getpid())).s(")\n");
@@ -180,25 +250,28 @@ extern "C" __attribute__((visibility("default"))) void hak_stats_print(int fd) {
   o.s("  superslabs ").u(st.superslabs).s(" (peak ").u(st.superslabs_peak).s("), large blocks ").u(st.large_blocks)
       .s(" (").u(st.large_bytes >> 10).s(" KiB, cached ").u(st.large_cached_bytes >> 10).s(" KiB), threads live ")
       .u(st.threads_live).s(" exited ").u(st.threads_exited).s("\n");
-  o.s("  class   size  slabs     in-use       free  remote-fr   drains  adopts  refills(own/sticky/mail/adopt/gate/fresh)\n");
+  o.s("  retained free ").u(st.retained_bytes >> 10).s(" KiB (kept-empty ").u(st.retained_kept_empty_bytes >> 10)
+      .s(", pool ").u(st.retained_pool_bytes >> 10).s(", large cache ").u(st.retained_large_bytes >> 10)
+      .s("), budget ").u(st.retention_budget >> 10).s(" KiB, live ").u(st.live_bytes >> 10).s(" KiB\n");
+  o.s("  class   size  slabs     in-use       free    pending  remote-fr   drains  adopts  refills(own/sticky/mail/adopt/gate/fresh)\n");
   for (uint32_t c = 0; c < st.num_classes; c++) {
     const hak_class_stats& k = st.classes[c];
     uint64_t refills = k.refill_own_remote + k.refill_sticky + k.refill_mailbox + k.refill_adopt + k.refill_gate + k.refill_fresh;
     if (!k.slabs && !refills && !k.remote_frees) continue;
     o.padu(c, 7).padu(k.block_size, 7).padu(k.slabs, 7).padu(k.blocks_in_use, 11).padu(k.blocks_free, 11)
-        .padu(k.remote_frees, 11).padu(k.drains, 9).padu(k.adopts, 8).s("  ").u(k.refill_own_remote).c('/')
+        .padu(k.blocks_pending, 11).padu(k.remote_frees, 11).padu(k.drains, 9).padu(k.adopts, 8).s("  ").u(k.refill_own_remote).c('/')
         .u(k.refill_sticky).c('/').u(k.refill_mailbox).c('/').u(k.refill_adopt).c('/').u(k.refill_gate).c('/')
         .u(k.refill_fresh).c('\n');
   }
 }
 
 extern "C" __attribute__((visibility("default"))) int hak_stats_write_json(const char* path) {
+  NoCancel no_cancel;
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return -1;
-  static hak_stats st;
-  static SpinLock lock;
   {
-    LockGuard g(lock);
+    LockGuard g(g_report_lock);
+    hak_stats& st = g_snapshot;
     hak_stats_get(&st);
     Out o(fd);
     o.s("{\"hakmem\":\"" HAKMEM_VERSION_STRING "\",").kv("pid", uint64_t(getpid())).kv("num_classes", st.num_classes);
@@ -207,7 +280,7 @@ extern "C" __attribute__((visibility("default"))) int hak_stats_write_json(const
       const hak_class_stats& k = st.classes[c];
       o.s(c ? ",{" : "{").kv("class", c).kv("block_size", k.block_size).kv("slabs", k.slabs)
           .kv("blocks_in_use", k.blocks_in_use).kv("blocks_free", k.blocks_free).kv("bytes_in_use", k.bytes_in_use)
-          .kv("bytes_free", k.bytes_free).kv("remote_frees", k.remote_frees).kv("drains", k.drains)
+          .kv("bytes_free", k.bytes_free).kv("blocks_pending", k.blocks_pending).kv("remote_frees", k.remote_frees).kv("drains", k.drains)
           .kv("adopts", k.adopts).kv("refill_own_remote", k.refill_own_remote).kv("refill_sticky", k.refill_sticky)
           .kv("refill_mailbox", k.refill_mailbox).kv("refill_adopt", k.refill_adopt).kv("refill_gate", k.refill_gate)
           .kv("refill_fresh", k.refill_fresh, false).s("}");
@@ -217,7 +290,10 @@ extern "C" __attribute__((visibility("default"))) int hak_stats_write_json(const
         .kv("large_cached_bytes", st.large_cached_bytes).kv("bytes_mapped", st.bytes_mapped)
         .kv("bytes_mapped_peak", st.bytes_mapped_peak).kv("bytes_purged", st.bytes_purged)
         .kv("rss_bytes", st.rss_bytes).kv("rss_peak_bytes", st.rss_peak_bytes).kv("threads_live", st.threads_live)
-        .kv("threads_exited", st.threads_exited).kv("os_maps", st.os_maps).kv("os_unmaps", st.os_unmaps, false)
+        .kv("threads_exited", st.threads_exited).kv("os_maps", st.os_maps).kv("os_unmaps", st.os_unmaps)
+        .kv("retained_bytes", st.retained_bytes).kv("retained_kept_empty_bytes", st.retained_kept_empty_bytes)
+        .kv("retained_pool_bytes", st.retained_pool_bytes).kv("retained_large_bytes", st.retained_large_bytes)
+        .kv("retention_budget", st.retention_budget).kv("live_bytes", st.live_bytes, false)
         .s("}\n");
   }
   close(fd);

@@ -31,5 +31,14 @@ void stats_absorb(const HeapStats& s);
 void stats_prepare();
 // Prints or writes the exit report that HAKMEM_STATS asks for.
 void stats_at_exit();
+// Byte totals for mallinfo/mallinfo2 (one consistent snapshot; callers may race).
+struct StatsTotals {
+  uint64_t mapped, in_use, free, large;
+};
+StatsTotals stats_totals();
+// Fork: the report lock (printing, JSON, mallinfo), then the absorbed counters' lock.
+void stats_lock_all();
+void stats_unlock_all();
+void stats_reset_locks_in_child();
 
 }  // namespace hakmem

@@ -24,6 +24,8 @@ void retained_add(Retained where, int64_t bytes) {
 
 uint64_t retained_bytes(Retained where) { return nonneg(g_retained[int(where)].load(std::memory_order_relaxed)); }
 
+int64_t retained_raw(Retained where) { return g_retained[int(where)].load(std::memory_order_relaxed); }
+
 uint64_t retained_total() {
   int64_t sum = 0;
   for (auto& r : g_retained) sum += r.load(std::memory_order_relaxed);
@@ -60,5 +62,7 @@ void retention_enforce() {
   }
   g_enforcing.store(false, std::memory_order_release);
 }
+
+void retention_reset_in_child() { g_enforcing.store(false, std::memory_order_relaxed); }
 
 }  // namespace hakmem

@@ -17,6 +17,8 @@ enum class Retained : uint8_t { kKeptEmpty, kPool, kLargeCache, kCount };
 void retained_add(Retained where, int64_t bytes);
 uint64_t retained_bytes(Retained where);
 uint64_t retained_total();
+// The counter as it is (it may dip below zero for a moment between two threads' updates).
+int64_t retained_raw(Retained where);
 
 // Bytes handed to the program's live data, by tier, for the budget's proportional part.
 // Slab tier: bytes of slabs out of the pool; large tier: bytes of live large mappings.
@@ -31,5 +33,7 @@ bool retention_exceeds(uint64_t extra = 0);
 // Gives back pooled slabs and cached large blocks, oldest first, until the retained
 // total is within the budget. Called by whoever pushed it over; cheap when within.
 void retention_enforce();
+// Fork child: a thread that was enforcing does not exist there.
+void retention_reset_in_child();
 
 }  // namespace hakmem

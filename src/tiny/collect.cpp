@@ -16,15 +16,15 @@ std::atomic<uint64_t> g_next_collect_ms{0};
 // Bounded so one unlucky allocation never pays for a whole process's clean-up.
 constexpr uint32_t kMaxOrphansPerRound = 256;
 
-// Claims each slab of one global list (draining it), gives empty ones to the pool and
-// puts the others back, unowned. Slabs parked in the adopt list get no announcements
-// (their token is taken), so without this their remote frees would wait for the next
-// thread that refills exactly their class.
-uint32_t collect_list(ThreadHeap* h, OrphanList which, uint32_t c, uint32_t budget) {
-  Slab* keep = nullptr;
+// Claims each slab of the global mailbox of class c (draining it): empty ones go to
+// the pool, the others are let go of again, drained. These are unowned slabs whose
+// remote frees nobody else would look at: a thread that could not adopt freed into
+// them, or their releaser gave up re-draining under a storm of frees. (Slabs on the
+// adopt lists need no visit: the first free into one adopts it.)
+uint32_t collect_mailbox(ThreadHeap* h, uint32_t c, uint32_t budget) {
   uint32_t used_budget = 0;
   while (used_budget < budget) {
-    Slab* s = orphan_pop(which, c);
+    Slab* s = orphan_pop(OrphanList::kMailbox, c);
     if (!s) break;
     used_budget++;
     if (!slab_take_listed(h, s)) continue;
@@ -32,21 +32,7 @@ uint32_t collect_list(ThreadHeap* h, OrphanList which, uint32_t c, uint32_t budg
       heap_settle(h, s);
       continue;
     }
-    if (s->used.load(std::memory_order_relaxed) == 0) {
-      pool_return_slab(s);
-      continue;
-    }
-    bool has_free = slab_has_free(s);
-    slab_release(s);
-    if (has_free && g_options.adopt && !s->listed.exchange(true, std::memory_order_seq_cst)) {
-      s->list_next = keep;
-      keep = s;
-    }
-  }
-  while (keep) {
-    Slab* s = keep;
-    keep = s->list_next;
-    orphan_push(OrphanList::kAdopt, __atomic_load_n(&s->class_idx, __ATOMIC_RELAXED), s);
+    slab_let_go(h, s);  // to the pool when empty
   }
   return used_budget;
 }
@@ -54,15 +40,8 @@ uint32_t collect_list(ThreadHeap* h, OrphanList which, uint32_t c, uint32_t budg
 }  // namespace
 
 void collect_orphans(ThreadHeap* h, uint32_t budget) {
-  for (uint32_t c = 0; c < kNumClasses && budget; c++)
-    for (OrphanList which : {OrphanList::kMailbox, OrphanList::kAdopt}) {
-      uint32_t n = collect_list(h, which, c, budget);
-      budget -= n < budget ? n : budget;
-    }
+  for (uint32_t c = 0; c < kNumClasses && budget; c++) budget -= collect_mailbox(h, c, budget);
 }
-
-namespace {
-}  // namespace
 
 void collect_tick(ThreadHeap* h, uint64_t now, bool force) {
   if (!force) {

@@ -6,7 +6,9 @@
 #include "config/options.h"
 #include "os/os.h"
 #include "tiny/collect.h"
+#include "policy/retention.h"
 #include "tiny/ownership.h"
+#include "tiny/refill.h"
 #include "tiny/slab_ops.h"
 
 namespace hakmem {
@@ -25,6 +27,11 @@ constexpr uint8_t kKeepEmptyMedium = 1;
 std::atomic<ThreadHeap*> g_heaps[kMaxHeaps];
 std::atomic<uint32_t> g_heap_count{0};
 SpinLock g_registry_lock;
+// The late heap: serves threads whose own heap was already torn down (allocations in
+// TLS destructors that run after ours), one at a time under its lock, so such a thread
+// never creates a heap nobody would tear down.
+SpinLock g_late_lock;
+ThreadHeap* g_late_heap = nullptr;  // created under g_late_lock, never torn down
 ThreadHeap* g_recycled = nullptr;  // under g_registry_lock
 std::atomic<uint64_t> g_threads_live{0}, g_threads_exited{0};
 pthread_key_t g_exit_key;
@@ -66,7 +73,7 @@ void heap_reset(ThreadHeap* h) {
   h->live.store(true, std::memory_order_relaxed);
   for (uint32_t c = 0; c < kNumClasses; c++) {
     h->cls[c] = ClassCache{&g_slab_sentinel, nullptr, fast_cap_of(c)};
-    h->bound[c] = h->partial[c] = h->full[c] = h->empty[c] = nullptr;
+    h->bound[c] = h->partial[c] = h->empty[c] = nullptr;
     h->empty_count[c] = 0;
     ClassCounters& k = h->stats.cls[c];
     k.remote_frees.store(0, std::memory_order_relaxed);
@@ -82,11 +89,7 @@ void heap_reset(ThreadHeap* h) {
 }
 
 Slab** list_of(ThreadHeap* h, Slab* s) {
-  switch (s->place) {
-    case SlabPlace::kPartial: return &h->partial[s->class_idx];
-    case SlabPlace::kEmpty: return &h->empty[s->class_idx];
-    default: return &h->full[s->class_idx];
-  }
+  return s->place == SlabPlace::kEmpty ? &h->empty[s->class_idx] : &h->partial[s->class_idx];
 }
 
 void unlink(ThreadHeap* h, Slab* s) {
@@ -96,14 +99,17 @@ void unlink(ThreadHeap* h, Slab* s) {
       h->bound[s->class_idx] = nullptr;
       h->cls[s->class_idx].slab = &g_slab_sentinel;
       // Pushers did not announce remote frees to a bound slab. From now on they do, and
-      // what came before is ours to drain (the store/load pair mirrors slab_release).
+      // what came before is ours to drain (the store/load pair mirrors slab_let_go).
       s->bound_hint.store(false, std::memory_order_seq_cst);
       if (s->remote_head.load(std::memory_order_seq_cst)) slab_acquire(h, s);
       break;
     case SlabPlace::kPartial:
-    case SlabPlace::kFull:
     case SlabPlace::kEmpty: {
-      if (s->place == SlabPlace::kEmpty) h->empty_count[s->class_idx]--;
+      if (s->place == SlabPlace::kEmpty) {
+        h->empty_count[s->class_idx]--;
+        retained_add(Retained::kKeptEmpty, -int64_t(s->retained_bytes));
+        s->retained_bytes = 0;
+      }
       Slab** head = list_of(h, s);
       if (s->prev) s->prev->next = s->next;
       else *head = s->next;
@@ -115,10 +121,67 @@ void unlink(ThreadHeap* h, Slab* s) {
   s->place = SlabPlace::kNone;
 }
 
+void push_list(ThreadHeap* h, Slab* s, SlabPlace where) {
+  s->place = where;
+  if (where == SlabPlace::kEmpty) {
+    h->empty_count[s->class_idx]++;
+    s->retained_bytes = slab_resident_bytes(s);
+    retained_add(Retained::kKeptEmpty, s->retained_bytes);
+  }
+  Slab** head = list_of(h, s);
+  s->prev = nullptr;
+  s->next = *head;
+  if (*head) (*head)->prev = s;
+  *head = s;
+}
+
+// A block of the fast cache goes back to its slab: locally if this heap still owns
+// the slab, else as a remote free (the heap let go of the slab when it filled up, and
+// whoever owns it now drains it).
+void return_cached_block(ThreadHeap* h, void* p) {
+  Slab* s = slab_of(superslab_of(p), p);
+  if (s->owner_tid.load(std::memory_order_relaxed) == h->tid) slab_push_local(s, p);
+  else slab_remote_free(s, p);
+}
+
+void flush_fast_caches(ThreadHeap* h) {
+  for (uint32_t c = 0; c < kNumClasses; c++) {
+    ClassCache& cc = h->cls[c];
+    while (void* p = cc.fast_head) {
+      cc.fast_head = *static_cast<void**>(p);
+      return_cached_block(h, p);
+    }
+    cc.fast_room = 0;
+  }
+}
+
+void release_kept_empty(ThreadHeap* h) {
+  h->empty_deadline_ms = 0;
+  for (uint32_t c = 0; c < kNumClasses; c++)
+    while (Slab* s = h->empty[c]) heap_slab_emptied(h, s);
+}
+
+// Lets go of every slab the heap owns: the heap will not allocate again.
+void let_go_of_everything(ThreadHeap* h) {
+  for (uint32_t c = 0; c < kNumClasses; c++) {
+    Slab* owned[3] = {h->bound[c], h->partial[c], h->empty[c]};
+    for (Slab* head : owned) {
+      for (Slab* s = head; s;) {
+        Slab* next = s->place == SlabPlace::kBound ? nullptr : s->next;
+        slab_acquire(h, s);  // ours already: drains what other threads freed
+        unlink(h, s);
+        slab_let_go(h, s);
+        s = next;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 constinit Slab g_slab_sentinel{};
 constinit ThreadHeap g_heap_placeholder{PlaceholderTag{}, &g_slab_sentinel};
+constinit ThreadHeap g_heap_retired{PlaceholderTag{}, &g_slab_sentinel};
 __thread ThreadHeap* t_heap __attribute__((tls_model("initial-exec"))) = &g_heap_placeholder;
 
 void heap_process_init() {
@@ -128,7 +191,7 @@ void heap_process_init() {
 
 ThreadHeap* heap_get() {
   ThreadHeap* h = t_heap;
-  if (h != &g_heap_placeholder) return h;
+  if (h != &g_heap_placeholder) return h == &g_heap_retired ? nullptr : h;
   h = heap_new();
   if (!h) return nullptr;
   heap_reset(h);
@@ -140,6 +203,26 @@ ThreadHeap* heap_get() {
   return h;
 }
 
+void* heap_alloc_late(uint32_t c) {
+  LockGuard g(g_late_lock);
+  if (!g_late_heap) {
+    ThreadHeap* h = heap_new();
+    if (!h) return nullptr;
+    heap_reset(h);
+    g_late_heap = h;
+  }
+  return heap_alloc_slow(g_late_heap, c);
+}
+
+void heap_collect_late() {
+  LockGuard g(g_late_lock);
+  if (!g_late_heap) return;
+  heap_process_mailbox(g_late_heap);
+  release_kept_empty(g_late_heap);
+}
+
+void heap_release_kept_empty(ThreadHeap* h) { release_kept_empty(h); }
+
 ThreadHeap* heap_by_tid(uint32_t tid) {
   if (tid == 0 || tid > g_heap_count.load(std::memory_order_acquire)) return nullptr;
   return g_heaps[tid - 1].load(std::memory_order_acquire);
@@ -147,25 +230,21 @@ ThreadHeap* heap_by_tid(uint32_t tid) {
 
 void heap_place(ThreadHeap* h, Slab* s, SlabPlace where) {
   unlink(h, s);
-  if (where == SlabPlace::kFull && slab_has_free(s)) where = SlabPlace::kPartial;  // drained on unbind
   if (where == SlabPlace::kNone) return;
   if (where == SlabPlace::kBound) {
     heap_bind(h, s);
     return;
   }
-  s->place = where;
-  if (where == SlabPlace::kEmpty) h->empty_count[s->class_idx]++;
-  Slab** head = list_of(h, s);
-  s->prev = nullptr;
-  s->next = *head;
-  if (*head) (*head)->prev = s;
-  *head = s;
+  push_list(h, s, where);
 }
 
 void heap_bind(ThreadHeap* h, Slab* s) {
   unlink(h, s);
   uint32_t c = s->class_idx;
-  if (Slab* old = h->bound[c]) heap_place(h, old, slab_has_free(old) ? SlabPlace::kPartial : SlabPlace::kFull);
+  if (Slab* old = h->bound[c]) {
+    unlink(h, old);
+    heap_settle(h, old);
+  }
   s->place = SlabPlace::kBound;
   s->bound_hint.store(true, std::memory_order_relaxed);
   h->bound[c] = s;
@@ -180,11 +259,13 @@ void heap_slab_emptied(ThreadHeap* h, Slab* s) {
 
 void heap_settle(ThreadHeap* h, Slab* s) {
   if (s->place == SlabPlace::kBound) return;
+  uint32_t c = s->class_idx;
   if (s->used.load(std::memory_order_relaxed) == 0) {
-    uint32_t c = s->class_idx;
-    uint8_t keep = class_is_small(c) ? kKeepEmptySmall : kKeepEmptyMedium;
     if (s->place == SlabPlace::kEmpty) return;
-    if (h->empty_count[c] >= keep) {
+    // Kept for reuse only while the retention budget has room: beyond it the slab
+    // goes to the pool, which gives its pages back at once.
+    uint8_t keep = class_is_small(c) ? kKeepEmptySmall : kKeepEmptyMedium;
+    if (h->empty_count[c] >= keep || retention_exceeds(slab_resident_bytes(s))) {
       heap_slab_emptied(h, s);
       return;
     }
@@ -192,8 +273,14 @@ void heap_settle(ThreadHeap* h, Slab* s) {
     if (!h->empty_deadline_ms) h->empty_deadline_ms = os::now_ms() + g_options.purge_delay_ms;
     return;
   }
-  SlabPlace want = slab_has_free(s) ? SlabPlace::kPartial : SlabPlace::kFull;
-  if (s->place != want) heap_place(h, s, want);
+  if (slab_has_free(s)) {
+    if (s->place != SlabPlace::kPartial) heap_place(h, s, SlabPlace::kPartial);
+    return;
+  }
+  // Full: nothing for us to allocate from it. Let go of it, so that whichever thread
+  // frees into it first adopts it, and its memory comes back even if we go idle.
+  unlink(h, s);
+  slab_let_go(h, s);
 }
 
 void heap_free_local_slow(ThreadHeap* h, Slab* s) {
@@ -229,58 +316,31 @@ void heap_tick(ThreadHeap* h) {
   if (now < h->next_tick_ms) return;
   h->next_tick_ms = now + kTickMs;
   heap_process_mailbox(h);
-  if (h->empty_deadline_ms && now >= h->empty_deadline_ms) {
-    h->empty_deadline_ms = 0;
-    for (uint32_t c = 0; c < kNumClasses; c++)
-      while (Slab* s = h->empty[c]) heap_slab_emptied(h, s);
-  }
+  if (h->empty_deadline_ms && now >= h->empty_deadline_ms) release_kept_empty(h);
   collect_tick(h, now, false);
 }
 
 void heap_thread_exit(ThreadHeap* h) {
-  if (h == &g_heap_placeholder || !h->live) return;
+  if (h->tid == kTidNobody || !h->live) return;
   debug_ring_record(RingEvent::kThreadExit, h, h->tid);
-  // Blocks in the fast caches belong to slabs this thread owns: put them back first.
-  for (uint32_t c = 0; c < kNumClasses; c++) {
-    ClassCache& cc = h->cls[c];
-    while (void* p = cc.fast_head) {
-      cc.fast_head = *static_cast<void**>(p);
-      Slab* s = slab_of(superslab_of(p), p);
-      slab_push_local(s, p);
-    }
-    cc.fast_room = 0;
-  }
-  // Close the mailbox: later announcements go to the global lists instead.
+  // Blocks in the fast caches belong to slabs this thread owns or let go of: put them
+  // back first.
+  flush_fast_caches(h);
+  // Close the mailbox: from now on announcements to this heap are dropped, which is
+  // safe because every slab we still own is let go of below, and slab_let_go looks at
+  // the remote queue after each release.
   Slab* list = h->mailbox.exchange(kMailboxClosed, std::memory_order_acq_rel);
   while (list) {
     Slab* s = list;
     list = s->list_next;
-    if (slab_take_listed(h, s) && s->place == SlabPlace::kNone) heap_place(h, s, SlabPlace::kFull);
+    if (slab_take_listed(h, s) && s->place == SlabPlace::kNone) heap_place(h, s, SlabPlace::kPartial);
   }
-  for (uint32_t c = 0; c < kNumClasses; c++) {
-    Slab* owned[4] = {h->bound[c], h->partial[c], h->full[c], h->empty[c]};
-    for (Slab* head : owned) {
-      for (Slab* s = head; s;) {
-        Slab* next = s->place == SlabPlace::kBound ? nullptr : s->next;
-        slab_acquire(h, s);  // ours already: drains what other threads freed
-        unlink(h, s);
-        if (s->used.load(std::memory_order_relaxed) == 0) {
-          pool_return_slab(s);
-        } else {
-          bool has_free = slab_has_free(s);
-          slab_release(s);
-          // Adoption: the free blocks of a dead thread's slab are offered to others.
-          // Without it they come back only when another thread frees into the slab.
-          if (has_free && g_options.adopt && !s->listed.exchange(true, std::memory_order_seq_cst))
-            orphan_push(OrphanList::kAdopt, c, s);
-        }
-        s = next;
-      }
-    }
-  }
+  let_go_of_everything(h);
   stats_absorb(h->stats);
+  // Allocations after this point (a later TLS destructor) go to the late heap; a free
+  // is remote to every slab, as the retired heap owns none.
+  t_heap = &g_heap_retired;
   h->live.store(false, std::memory_order_relaxed);
-  t_heap = &g_heap_placeholder;
   g_threads_live.fetch_sub(1, std::memory_order_relaxed);
   g_threads_exited.fetch_add(1, std::memory_order_relaxed);
   LockGuard g(g_registry_lock);
@@ -301,54 +361,99 @@ void heap_thread_counts(uint64_t* live, uint64_t* exited) {
 
 namespace {
 
-// Fork child: the threads behind these heaps do not exist here. Their slabs are
-// released and offered for adoption so the child can reuse and free into them.
-void release_dead_owners(SuperSlab* ss, void* arg) {
-  uint32_t self = *static_cast<uint32_t*>(arg);
+struct ChildRecovery {
+  ThreadHeap* self;
+  uint32_t late_tid;
+};
+
+// Fork child: the threads that owned these slabs do not exist here, and may have been
+// anywhere in an owner-local update when fork() copied memory (every lock was held by
+// the forking thread, so only owner-local state can be torn). Why taking such a slab
+// over is safe:
+//  - `used` is off by at most the one block that thread was handing out or taking
+//    back, and that block is referenced by nothing the child can reach, so `used`
+//    never undercounts a block the child can free: the slab never reaches the pool
+//    while a reachable block lives in it (at worst it never reaches it: a leak).
+//  - a carve commits `carved` before it publishes the carved blocks on the free list
+//    (slab_carve), so no block is both uncarved and listed.
+//  - slab_format runs only on a slab fresh from the pool (used == 0, nothing handed
+//    out), so a torn format is a slab with used == 0, which goes back to the pool and
+//    is formatted again before any use.
+//  - a drain exchanges the whole remote queue first: a torn drain loses blocks (a
+//    leak), never lists one twice.
+// The heap lists of dead threads are not trusted at all: every slab is found through
+// its SuperSlab, and its place and links are reset.
+void take_over_dead_slabs(SuperSlab* ss, void* arg) {
+  auto* r = static_cast<ChildRecovery*>(arg);
   for (uint32_t i = 0; i < ss->num_slabs; i++) {
     Slab* s = &ss->slabs[i];
     uint32_t owner = s->owner_tid.load(std::memory_order_relaxed);
-    if (owner == kOwnerNone || owner == kOwnerPool || owner == self) continue;
+    if (owner == kOwnerNone || owner == kOwnerPool || owner == r->self->tid || owner == r->late_tid) continue;
     s->place = SlabPlace::kNone;
     s->next = s->prev = nullptr;
-    s->bound_hint.store(false, std::memory_order_seq_cst);
-    bool has_free = slab_has_free(s);
-    slab_release(s);
-    if (has_free && !s->listed.exchange(true, std::memory_order_seq_cst)) orphan_push(OrphanList::kAdopt, s->class_idx, s);
+    s->retained_bytes = 0;  // a kept-empty count of a dead heap; the counter is rebuilt below
+    s->bound_hint.store(false, std::memory_order_relaxed);
+    s->owner_tid.store(r->self->tid, std::memory_order_relaxed);
+    slab_acquire(r->self, s);  // ours now: drains the queue
+    slab_let_go(r->self, s);
   }
 }
 
 }  // namespace
 
+uint64_t kept_empty_bytes(ThreadHeap* h) {
+  uint64_t sum = 0;
+  for (uint32_t c = 0; c < kNumClasses; c++)
+    for (Slab* s = h->empty[c]; s; s = s->next) sum += s->retained_bytes;
+  return sum;
+}
+
 void heap_abandon_others_in_child() {
   ThreadHeap* self = t_heap;
+  if (self->tid == kTidNobody) self = heap_get();  // the forking thread had no heap yet
+  if (!self) return;
+  ThreadHeap* dead = nullptr;  // linked through pool_next, unused while a heap is live
   uint32_t n = g_heap_count.load(std::memory_order_acquire);
   for (uint32_t i = 0; i < n; i++) {
     ThreadHeap* h = g_heaps[i].load(std::memory_order_acquire);
-    if (!h || h == self || !h->live) continue;
+    if (!h || h == self || h == g_late_heap || !h->live) continue;
+    // Announcements waiting in its mailbox: drop them, and their tokens with them (an
+    // exiting thread may have closed it already: then there is nothing to walk).
+    Slab* list = h->mailbox.exchange(kMailboxClosed, std::memory_order_acq_rel);
+    if (list == kMailboxClosed) list = nullptr;
+    for (; list; list = list->list_next) list->listed.store(false, std::memory_order_relaxed);
+    h->live.store(false, std::memory_order_relaxed);
+    h->pool_next = dead;
+    dead = h;
+  }
+  ChildRecovery r{self, g_late_heap ? g_late_heap->tid : kTidNobody};
+  pool_for_each_superslab_in_child(take_over_dead_slabs, &r);
+  while (ThreadHeap* h = dead) {
+    dead = h->pool_next;
     // Each fast-cache push or pop is a single store away from consistent, so the
-    // lists can be walked even if their thread was inside one at fork time.
+    // lists can be walked even if their thread was inside one at fork time. Their
+    // slabs were taken over above, so the blocks go back through the usual free.
     for (auto& cc : h->cls) {
       while (void* p = cc.fast_head) {
         cc.fast_head = *static_cast<void**>(p);
-        slab_push_local(slab_of(superslab_of(p), p), p);
+        return_cached_block(self, p);
       }
     }
-    // Announcements waiting in its mailbox: drop them, and their tokens with them.
-    Slab* list = h->mailbox.exchange(kMailboxClosed, std::memory_order_acq_rel);
-    for (; list; list = list->list_next) list->listed.store(false, std::memory_order_relaxed);
     stats_absorb(h->stats);
-    h->live.store(false, std::memory_order_relaxed);
     h->pool_next = g_recycled;
     g_recycled = h;
     g_threads_live.fetch_sub(1, std::memory_order_relaxed);
   }
-  uint32_t self_tid = self->tid;
-  pool_for_each_superslab(release_dead_owners, &self_tid);
+  // Kept-empty slabs of the dead heaps were taken over with the rest: recount.
+  uint64_t kept = kept_empty_bytes(self) + (g_late_heap ? kept_empty_bytes(g_late_heap) : 0);
+  retained_add(Retained::kKeptEmpty, int64_t(kept) - int64_t(retained_raw(Retained::kKeptEmpty)));
 }
 
 void heap_registry_lock() { g_registry_lock.lock(); }
 void heap_registry_unlock() { g_registry_lock.unlock(); }
 void heap_registry_reset_in_child() { g_registry_lock.reset(); }
+void heap_late_lock() { g_late_lock.lock(); }
+void heap_late_unlock() { g_late_lock.unlock(); }
+void heap_late_reset_in_child() { g_late_lock.reset(); }
 
 }  // namespace hakmem

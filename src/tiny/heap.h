@@ -34,7 +34,7 @@ struct ThreadHeap {
   // Owner-local lists of owned slabs. The bound slab is on none of them.
   Slab* bound[kNumClasses] = {};
   Slab* partial[kNumClasses] = {};  // free blocks available ("sticky": reused first)
-  Slab* full[kNumClasses] = {};     // no local free block right now
+  // (A slab with no free block is on no list: its owner lets go of it; see heap_settle.)
   // Unused slabs kept for reuse, so a program that fills and empties a few slabs in a
   // loop does not send them through the pool each time; released at empty_deadline_ms.
   Slab* empty[kNumClasses] = {};
@@ -55,10 +55,22 @@ inline Slab* const kMailboxClosed = reinterpret_cast<Slab*>(uintptr_t(1));
 
 extern Slab g_slab_sentinel;             // freelist always empty: the fast path falls through
 extern ThreadHeap g_heap_placeholder;    // every thread's heap until its first slow path
+// A thread's heap after its teardown (thread exit): owns nothing, so every free is
+// remote, and allocations are served by the late heap (heap_alloc_late).
+extern ThreadHeap g_heap_retired;
 extern __thread ThreadHeap* t_heap __attribute__((tls_model("initial-exec")));
 
-// The calling thread's heap, created on first use; nullptr only if the OS refuses memory.
+// The calling thread's heap, created on first use; nullptr if the OS refuses memory or
+// the thread's heap was torn down already (it is exiting).
 ThreadHeap* heap_get();
+// An allocation by a thread whose heap was torn down (a TLS destructor that runs after
+// ours): served by one shared heap under a lock, so nothing is left owned by a thread
+// that is gone, whatever the destructor rounds do.
+void* heap_alloc_late(uint32_t c);
+// malloc_trim: the late heap's mailbox and kept-empty slabs go back.
+void heap_collect_late();
+// Gives h's kept-empty slabs to the pool now (malloc_trim, deadline).
+void heap_release_kept_empty(ThreadHeap* h);
 ThreadHeap* heap_by_tid(uint32_t tid);
 void heap_thread_exit(ThreadHeap* h);
 
@@ -83,6 +95,9 @@ void heap_for_each(void (*fn)(ThreadHeap*, void*), void* arg);
 void heap_registry_lock();
 void heap_registry_unlock();
 void heap_registry_reset_in_child();
+void heap_late_lock();
+void heap_late_unlock();
+void heap_late_reset_in_child();
 // Fork child: releases every slab owned by a thread that did not survive the fork.
 void heap_abandon_others_in_child();
 void heap_process_init();

@@ -11,6 +11,7 @@
 #include "diag/report.h"
 #include "diag/valgrind.h"
 #include "tiny/heap.h"
+#include "tiny/slab_ops.h"
 
 namespace hakmem {
 
@@ -84,6 +85,12 @@ void route(Slab* s) {
           return;
         }
       }
+      // Its thread is exiting: it closed the mailbox before letting go of its slabs,
+      // and slab_let_go looks at the queue after each release (the Dekker pair with
+      // the push that made us announce), so these frees are its to hand on. A global
+      // entry would hold the token and stop the next owner from hearing of new frees.
+      s->listed.store(false, std::memory_order_seq_cst);
+      return;
     }
   }
   // Not the owner: the class is read atomically (a new owner may be formatting it; then
@@ -139,10 +146,34 @@ bool slab_acquire(ThreadHeap* h, Slab* s, uint32_t expected) {
   return true;
 }
 
-void slab_release(Slab* s) {
-  debug_ring_record(RingEvent::kRelease, s, s->owner_tid.load(std::memory_order_relaxed));
-  s->owner_tid.store(kOwnerNone, std::memory_order_seq_cst);
-  if (s->remote_head.load(std::memory_order_seq_cst)) slab_notify(s);
+void slab_let_go(ThreadHeap* h, Slab* s) {
+  // Under a storm of remote frees the releaser stops re-draining after a few rounds
+  // and lets the global mailbox carry the slab.
+  constexpr int kRounds = 4;
+  for (int round = 0;; round++) {
+    if (s->used.load(std::memory_order_relaxed) == 0) {
+      pool_return_slab(s);
+      return;
+    }
+    uint32_t c = s->class_idx;
+    bool has_free = slab_has_free(s);  // read while ours: after the store it is not
+    debug_ring_record(RingEvent::kRelease, s, h->tid);
+    s->owner_tid.store(kOwnerNone, std::memory_order_seq_cst);
+    if (!s->remote_head.load(std::memory_order_seq_cst)) {
+      if (has_free) adopt_offer(s, c);
+      return;
+    }
+    if (round == kRounds) {
+      slab_notify(s);
+      return;
+    }
+    // A push raced the release. Claim, then drain, as everywhere; if a freeing thread
+    // claimed it first, the slab and its queue are that thread's.
+    uint32_t expected = kOwnerNone;
+    if (!s->owner_tid.compare_exchange_strong(expected, h->tid, std::memory_order_acq_rel, std::memory_order_relaxed))
+      return;
+    slab_drain(h, s);
+  }
 }
 
 void slab_remote_free(Slab* s, void* p) {
@@ -160,13 +191,17 @@ void slab_remote_free(Slab* s, void* p) {
   // The owner drains its bound slab when the slab runs dry, and looks at the queue when
   // it unbinds it (seq_cst on both sides, as with release), so no announcement.
   if (s->bound_hint.load(std::memory_order_seq_cst)) return;
-  // A slab nobody owns (its thread exited) is adopted by the thread freeing into it:
-  // its next frees there are local, and the slab goes back to the pool as soon as it
-  // is empty instead of waiting in a global list. Claim, then drain, as everywhere.
+  // A slab nobody owns (its owner filled it and let go, or exited) is adopted by the
+  // thread freeing into it: its next frees there are local, and the slab goes back to
+  // the pool as soon as it is empty instead of waiting in a global list. Claim, then
+  // drain, as everywhere. A thread that only ever frees gets a heap for this.
+  if (s->owner_tid.load(std::memory_order_seq_cst) != kOwnerNone) {
+    slab_notify(s);
+    return;
+  }
   ThreadHeap* h = t_heap;
-  if (h != &g_heap_placeholder && h->live.load(std::memory_order_relaxed) &&
-      s->owner_tid.load(std::memory_order_seq_cst) == kOwnerNone &&
-      !s->listed.exchange(true, std::memory_order_seq_cst)) {
+  if (h == &g_heap_placeholder) h = heap_get();
+  if (h && h->tid != kTidNobody && !s->listed.exchange(true, std::memory_order_seq_cst)) {
     if (slab_take_listed(h, s)) {
       counter_add(h->stats.cls[s->class_idx].adopts, 1);
       debug_ring_record(RingEvent::kAdopt, s, 1);
@@ -196,7 +231,9 @@ bool slab_take_listed(ThreadHeap* h, Slab* s, uint32_t expected) {
 void orphan_push(OrphanList which, uint32_t c, Slab* s) {
   OrphanQueue& q = g_orphans[int(which)][c];
   LockGuard g(q.lock);
-  s->list_next = q.head.load(std::memory_order_relaxed);
+  Slab* head = q.head.load(std::memory_order_relaxed);
+  if (which == OrphanList::kAdopt) s->adopt_next = head;
+  else s->list_next = head;
   q.head.store(s, std::memory_order_relaxed);
 }
 
@@ -205,8 +242,19 @@ Slab* orphan_pop(OrphanList which, uint32_t c) {
   if (!q.head.load(std::memory_order_relaxed)) return nullptr;  // cheap peek, rechecked below
   LockGuard g(q.lock);
   Slab* s = q.head.load(std::memory_order_relaxed);
-  if (s) q.head.store(s->list_next, std::memory_order_relaxed);
+  if (!s) return nullptr;
+  if (which == OrphanList::kAdopt) {
+    q.head.store(s->adopt_next, std::memory_order_relaxed);
+    s->adopt_listed.store(false, std::memory_order_relaxed);
+  } else {
+    q.head.store(s->list_next, std::memory_order_relaxed);
+  }
   return s;
+}
+
+void adopt_offer(Slab* s, uint32_t c) {
+  if (!g_options.adopt || s->adopt_listed.exchange(true, std::memory_order_acq_rel)) return;
+  orphan_push(OrphanList::kAdopt, c, s);
 }
 
 void orphan_lock_all() {

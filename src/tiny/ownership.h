@@ -18,9 +18,13 @@ struct ThreadHeap;
 // free list.
 bool slab_acquire(ThreadHeap* h, Slab* s, uint32_t expected = kOwnerNone);
 
-// The owner gives the slab up (owner_tid -> 0). Remote frees that raced with the
-// release are routed so that some future owner finds them.
-void slab_release(Slab* s);
+// The owner lets go of a slab that is on none of its lists (it filled up, or its
+// thread is exiting): back to the pool when no block is in use, else unowned (offered
+// for adoption when it has free blocks), and the first free into it adopts it. Remote
+// frees that race with the release are drained again by the releaser (claim, then
+// drain) unless a freeing thread claimed the slab first, so nothing waits in the queue
+// of a slab nobody will look at.
+void slab_let_go(ThreadHeap* h, Slab* s);
 
 // A free from a thread that does not own the slab.
 void slab_remote_free(Slab* s, void* p);
@@ -29,14 +33,20 @@ void slab_remote_free(Slab* s, void* p);
 // owner's mailbox, or to the global mailbox of its class when it has no owner.
 void slab_notify(Slab* s);
 
-// Take s off a mailbox or list (the caller popped it): clears the token and, if s
-// still needs announcing to someone else, announces it again.
+// Take s off a mailbox (the caller popped it): clears the token and, if s still needs
+// announcing to someone else, announces it again.
 bool slab_take_listed(ThreadHeap* h, Slab* s, uint32_t expected = kOwnerNone);
 
-// Global per-class lists of unowned slabs.
+// Global per-class lists of unowned slabs. The mailbox holds slabs with remote frees
+// (an entry carries the `listed` token); the adopt list holds slabs with free blocks
+// whose owner let go of them (an entry is a hint: whoever pops it claims it, or finds
+// someone else did). The two use separate links so a slab waiting for adoption can
+// still be announced, and adopted by the first thread that frees into it.
 enum class OrphanList { kMailbox, kAdopt };
-void orphan_push(OrphanList which, uint32_t c, Slab* s);  // caller holds the token
-Slab* orphan_pop(OrphanList which, uint32_t c);
+void orphan_push(OrphanList which, uint32_t c, Slab* s);  // kMailbox: caller holds the token
+Slab* orphan_pop(OrphanList which, uint32_t c);           // kAdopt: clears adopt_listed
+// Puts an unowned slab with free blocks on the adopt list of its class (once).
+void adopt_offer(Slab* s, uint32_t c);
 void orphan_lock_all();
 void orphan_unlock_all();
 void orphan_reset_locks_in_child();

@@ -24,7 +24,10 @@ inline void count(ThreadHeap* h, uint32_t c, RefillPath path) {
 // its state says.
 bool take_orphan(ThreadHeap* h, uint32_t c, OrphanList which) {
   while (Slab* s = orphan_pop(which, c)) {
-    if (!slab_take_listed(h, s)) continue;
+    // A mailbox entry carries the token; an adopt entry is a hint that may be stale
+    // (a freeing thread adopted the slab meanwhile): then the claim fails.
+    bool claimed = which == OrphanList::kMailbox ? slab_take_listed(h, s) : slab_acquire(h, s, kOwnerNone);
+    if (!claimed) continue;
     if (which == OrphanList::kAdopt) {
       counter_add(h->stats.cls[s->class_idx].adopts, 1);
       debug_ring_record(RingEvent::kAdopt, s, s->class_idx);
@@ -50,7 +53,8 @@ bool refill(ThreadHeap* h, uint32_t c) {
         return true;
       }
     }
-    heap_place(h, b, SlabPlace::kFull);
+    heap_place(h, b, SlabPlace::kNone);
+    heap_settle(h, b);  // full: we let go of it
   }
   // 2. Slabs this thread already owns: announced ones first, then the partial list.
   heap_process_mailbox(h);
@@ -94,8 +98,11 @@ void* heap_alloc_slow(ThreadHeap* h, uint32_t c) {
     return p;
   }
   for (;;) {
-    if (Slab* s = h->bound[c])
+    if (Slab* s = h->bound[c]) {
+      // Blocks other threads gave back are warm: take them before carving new ones.
+      if (!s->freelist && s->remote_head.load(std::memory_order_relaxed)) slab_acquire(h, s);
       if (void* p = slab_pop(s)) return p;
+    }
     if (!refill(h, c)) return nullptr;
   }
 }

@@ -11,6 +11,9 @@ namespace {
 // Carve about this many bytes at a time: a few pages, so a fresh slab costs page
 // faults only for what is used, yet small blocks do not hit the slow path often.
 constexpr size_t kCarveBytes = 16 * 1024;
+// A fresh slab's first carve is one page: a thread that allocates a few blocks in
+// many classes touches one page per class, not four.
+constexpr size_t kFirstCarveBytes = 4096;
 }  // namespace
 
 void slab_format(Slab* s, uint32_t c) {
@@ -28,15 +31,18 @@ void slab_format(Slab* s, uint32_t c) {
 bool slab_carve(Slab* s) {
   uint32_t left = s->capacity - s->carved;
   if (!left) return false;
-  uint32_t n = uint32_t(kCarveBytes / s->block_size);
+  uint32_t n = uint32_t((s->carved ? kCarveBytes : kFirstCarveBytes) / s->block_size);
   if (n == 0) n = 1;
   if (n > left) n = left;
   char* first = slab_data(s) + size_t(s->carved) * s->block_size;
   char* p = first;
   for (uint32_t i = 1; i < n; i++, p += s->block_size) link_store(p, p + s->block_size);
   link_store(p, s->freelist);
-  s->freelist = first;
-  s->carved += n;
+  // `carved` is committed before the blocks are published on the list: a fork child
+  // that finds this slab mid-carve must never see listed blocks that count as
+  // uncarved (it would carve them again). Losing them instead is harmless.
+  __atomic_store_n(&s->carved, s->carved + n, __ATOMIC_RELAXED);
+  __atomic_store_n(&s->freelist, first, __ATOMIC_RELEASE);
   return true;
 }
 

@@ -125,8 +125,8 @@ SuperSlab* convert_empty_superslab(SlabKind want) {
     unlink_all(other, ss);
     for (uint32_t m = ss->dirty_mask; m; m &= m - 1) {
       Slab& sl = ss->slabs[__builtin_ctz(m)];
-      retained_add(Retained::kPool, -int64_t(sl.pool_resident));
-      sl.pool_resident = 0;
+      retained_add(Retained::kPool, -int64_t(sl.retained_bytes));
+      sl.retained_bytes = 0;
     }
   }
   char* base = reinterpret_cast<char*>(ss);
@@ -141,7 +141,7 @@ SuperSlab* convert_empty_superslab(SlabKind want) {
 }
 
 // Pages a pooled slab may still have resident: what its last owner carved.
-uint32_t resident_estimate(SuperSlab* ss, const Slab* s) {
+uint32_t resident_estimate(const SuperSlab* ss, const Slab* s) {
   size_t carved = size_t(s->carved) * s->block_size;
   if (s->index == 0) carved += ss->header_size;  // slab 0's data starts after the header
   size_t start = s->index == 0 ? ss->header_size : 0;
@@ -166,9 +166,9 @@ uint64_t decommit_slabs(SuperSlab* ss, uint32_t mask) {
     debug_ring_record(RingEvent::kOsUnmap, start, size_t(end - start));
     for (uint32_t i = first; i < first + run; i++) {
       Slab& sl = ss->slabs[i];
-      freed += sl.pool_resident;
-      retained_add(Retained::kPool, -int64_t(sl.pool_resident));
-      sl.pool_resident = 0;
+      freed += sl.retained_bytes;
+      retained_add(Retained::kPool, -int64_t(sl.retained_bytes));
+      sl.retained_bytes = 0;
     }
     g_bytes_purged.fetch_add(uint64_t(end - start), std::memory_order_relaxed);
     uint32_t run_mask = run == 32 ? 0xffffffffu : ((1u << run) - 1) << first;
@@ -179,6 +179,8 @@ uint64_t decommit_slabs(SuperSlab* ss, uint32_t mask) {
 }
 
 }  // namespace
+
+uint32_t slab_resident_bytes(const Slab* s) { return resident_estimate(superslab_of(s), s); }
 
 uint64_t* guard_bitmap(Slab* s) {
   SuperSlab* ss = superslab_of(s);
@@ -209,8 +211,8 @@ Slab* pool_take_slab(uint32_t c, SlabOrigin* origin, bool may_map) {
   uint32_t idx = uint32_t(__builtin_ctz(candidates ? candidates : ss->free_mask));
   ss->free_mask &= ~(1u << idx);
   if (ss->dirty_mask & (1u << idx)) {
-    retained_add(Retained::kPool, -int64_t(ss->slabs[idx].pool_resident));
-    ss->slabs[idx].pool_resident = 0;
+    retained_add(Retained::kPool, -int64_t(ss->slabs[idx].retained_bytes));
+    ss->slabs[idx].retained_bytes = 0;
   }
   ss->dirty_mask &= ~(1u << idx);
   if (!ss->free_mask) unlink_with_free(p, ss);
@@ -235,7 +237,7 @@ void pool_return_slab(Slab* s) {
     ss->free_mask |= bit;
     if (resident) {
       ss->dirty_mask |= bit;
-      s->pool_resident = resident;
+      s->retained_bytes = resident;
       retained_add(Retained::kPool, resident);
     }
     s->freed_at_ms = now;
@@ -299,6 +301,11 @@ void pool_for_each_superslab(void (*fn)(SuperSlab*, void*), void* arg) {
     LockGuard g(p.lock);
     for (SuperSlab* ss = p.all; ss; ss = ss->all_next) fn(ss, arg);
   }
+}
+
+void pool_for_each_superslab_in_child(void (*fn)(SuperSlab*, void*), void* arg) {
+  for (Pool& p : g_pools)
+    for (SuperSlab* ss = p.all; ss; ss = ss->all_next) fn(ss, arg);
 }
 
 void pool_lock_all() {

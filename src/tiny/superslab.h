@@ -27,7 +27,9 @@ enum class SlabKind : uint8_t { kSmall = 0, kMedium = 1 };
 inline constexpr int kNumSlabKinds = 2;
 
 // Which owner-local list a slab is on (meaningful only to its owner).
-enum class SlabPlace : uint8_t { kNone, kBound, kPartial, kFull, kEmpty };
+// A slab its owner has filled is not kept on any list: the owner lets go of it
+// (ownership.h, slab_let_go), and the first free into it adopts it.
+enum class SlabPlace : uint8_t { kNone, kBound, kPartial, kEmpty };
 
 struct alignas(64) Slab {
   // ---- owner-local: touched only by the thread whose tid is in owner_tid ----
@@ -42,15 +44,17 @@ struct alignas(64) Slab {
   Slab* next;                     // owner's partial/full list
   Slab* prev;
   uint64_t freed_at_ms;           // when the slab went back to the pool (pool lock)
-  uint32_t pool_resident;         // bytes counted as retained while pooled and dirty (pool lock)
+  uint32_t retained_bytes;        // counted as retained while kept empty (owner) or pooled dirty (pool lock)
 
   // ---- shared: written by other threads; on its own cache line so remote frees
   // do not invalidate the owner's local line ----
   alignas(64) std::atomic<uint32_t> owner_tid;
-  std::atomic<bool> listed;       // token: the slab is in (or on its way into) a mailbox or list
+  std::atomic<bool> listed;       // token: the slab is in (or on its way into) a mailbox
   std::atomic<bool> bound_hint;   // bound to its owner, who drains it unasked: pushers need not announce
+  std::atomic<bool> adopt_listed; // on the adopt list of its class (a hint, independent of `listed`)
   std::atomic<void*> remote_head; // MPSC stack of blocks freed by other threads
-  Slab* list_next;                // link in a mailbox or list; written by the token holder
+  Slab* list_next;                // link in a mailbox; written by the token holder
+  Slab* adopt_next;               // link in the adopt list; under that list's lock
 };
 static_assert(sizeof(Slab) == 128);
 
@@ -102,6 +106,9 @@ inline SlabKind slab_kind_for_class(uint32_t c) {
   return class_is_small(c) ? SlabKind::kSmall : SlabKind::kMedium;
 }
 
+// Pages of a slab that may be resident: what its owner carved so far.
+uint32_t slab_resident_bytes(const Slab* s);
+
 // Guard mode: one bit per block, set while the block is handed out.
 uint64_t* guard_bitmap(Slab* s);
 
@@ -127,6 +134,9 @@ struct PoolCounters {
 void pool_counters(PoolCounters* out);
 // Visits every SuperSlab under the pool locks (stats, fork child).
 void pool_for_each_superslab(void (*fn)(SuperSlab*, void*), void* arg);
+// The same without the locks, for a fork child (one thread): fn may return slabs to
+// the pool, which never changes the list of all SuperSlabs being walked.
+void pool_for_each_superslab_in_child(void (*fn)(SuperSlab*, void*), void* arg);
 void pool_lock_all();
 void pool_unlock_all();
 void pool_reset_locks_in_child();

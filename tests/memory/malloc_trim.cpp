@@ -57,6 +57,15 @@ int main(int argc, char** argv) {
   printf("malloc_trim %s [%s]: baseline %.1f MiB, live %.1f MiB, peak %.1f MiB, before malloc_trim %.1f MiB, "
          "right after %.1f MiB\n",
          argv[1], kAllocator, mib(baseline), mib(live.bytes), mib(peak_rss()), mib(before), mib(after));
+#ifndef MEMORY_TEST_SYSTEM_MALLOC
+  {
+    static hak_stats s;
+    hak_stats_get(&s);
+    printf("  [hakmem] after malloc_trim: retained %.1f MiB, pending in remote queues %.1f MiB, blocks in use %.1f MiB\n",
+           mib(static_cast<size_t>(s.retained_bytes)), mib(static_cast<size_t>(pending_bytes(s))),
+           mib(static_cast<size_t>(slab_totals().in_use)));
+  }
+#endif
   check_le("RSS - baseline - live right after malloc_trim(0)", mib(static_cast<long long>(after - baseline - live.bytes)),
            mib(kSlack));
   return finish(idle ? "malloc_trim_idle" : "malloc_trim_exited");

@@ -221,6 +221,18 @@ inline bool retention_fields(const S& s, uint64_t* retained, uint64_t* budget) {
     return false;
   }
 }
+
+// Bytes of blocks other threads freed that wait in remote queues (hak_class_stats
+// blocks_pending, when this header has it), or 0.
+template <typename S>
+inline uint64_t pending_bytes(const S& s) {
+  uint64_t sum = 0;
+  for (uint32_t c = 0; c < s.num_classes; ++c) {
+    if constexpr (requires { s.classes[c].blocks_pending; })
+      sum += s.classes[c].blocks_pending * s.classes[c].block_size;
+  }
+  return sum;
+}
 #endif
 
 }  // namespace memtest

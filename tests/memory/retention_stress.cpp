@@ -110,6 +110,13 @@ int main() {
       snprintf(what, sizeof what, "phase %2d hak_stats retained_bytes vs retention_budget", phase_index);
       check_le(what, mib(static_cast<size_t>(retained)), mib(static_cast<size_t>(retention_budget) + 8 * MiB));
     }
+    // Information for whoever debugs a failure: where the excess sits.
+    printf("  [hakmem]   stats: retained %.1f MiB (kept empty %.1f, pool %.1f, large %.1f), budget %.1f, "
+           "pending in remote queues %.1f MiB, purged so far %.1f MiB\n",
+           mib(static_cast<size_t>(retained)), mib(static_cast<size_t>(s.retained_kept_empty_bytes)),
+           mib(static_cast<size_t>(s.retained_pool_bytes)), mib(static_cast<size_t>(s.retained_large_bytes)),
+           mib(static_cast<size_t>(retention_budget)), mib(static_cast<size_t>(pending_bytes(s))),
+           mib(static_cast<size_t>(s.bytes_purged)));
 #endif
     ++phase_index;
   };

@@ -116,6 +116,29 @@ def benchmarks(source_dir):
         ["{bench}/rss_after_free", "900", "3"], ["{bench}/rss_after_free", "300", "1"],
         [Metric("rss_after_idle_kb", LOWER, "kB"), Metric("rss_after_free_kb", LOWER, "kB"),
          Metric("peak_rss_kb", LOWER, "kB")], timeout=240))
+    # The retention scenarios of bench/rss_scenarios.cpp (see bench/README.md), one
+    # benchmark each; BENCH_ONLY=rss_scenario runs all four.
+    # Compared: the RSS at the end and the peak; the intermediate readings are shown only.
+    rss = [Metric("final_rss_kb", LOWER, "kB"), Metric("peak_rss_kb", LOWER, "kB"),
+           Metric("rss_after_free_kb", INFO, "kB"), Metric("baseline_rss_kb", INFO, "kB")]
+    for letter, suffix, description, full, quick in (
+            ("A", "remote_frees", "2 threads allocate ~900 MiB (16 B..16 KiB), 2 other threads free it all, "
+             "all 4 allocate lightly for 3 s", ["900", "3"], ["150", "0.5"]),
+            ("B", "no_calls", "1 thread allocates ~450 MiB, frees it all, then makes no allocator call for 1.5 s",
+             ["450", "1.5"], ["100", "0.5"]),
+            ("C", "exited_threads", "2 threads allocate ~450 MiB and exit, 2 others free it all and exit, "
+             "main thread allocates lightly for 3 s", ["450", "3"], ["100", "0.5"]),
+            ("D", "malloc_trim", "as C (light allocation for 1 s), then malloc_trim(0)",
+             ["450", "1"], ["100", "0.3"])):
+        metrics = rss if letter != "D" else rss + [Metric("rss_before_trim_kb", INFO, "kB")]
+        b.append(Benchmark(
+            f"rss_scenario-{letter.lower()}_{suffix}", f"{letter}: {description}",
+            ["{bench}/rss_scenarios", letter] + full, ["{bench}/rss_scenarios", letter] + quick,
+            metrics, timeout=120))
+    b.append(Benchmark(
+        "big_churn", "20 live buffers of 5..25 MiB, each replaced by a zero-filled new char[n]() (malloc-large)",
+        ["{bench}/big_churn", "1200"], ["{bench}/big_churn", "200"],
+        [Metric("seconds", LOWER, "s"), Metric("peak_rss_kb", LOWER, "kB")], timeout=120))
     b.append(Benchmark(
         "py_dict", "python3 dict/str-heavy script (PYTHONMALLOC=malloc), wall time",
         [python_binary(), os.path.join(source_dir, "workloads", "py_dict.py"), "1.0"],

@@ -1,0 +1,72 @@
+// malloc_trim(0) gives free memory back at once: right after the call, RSS must be
+// <= baseline + live + 32 MiB (live: a dense 16 MiB the main thread holds throughout).
+//   exited: two threads allocate ~200 MiB (16 B .. 64 KiB) and exit; two other threads
+//           free it all and exit; the main thread calls malloc_trim(0).
+//   idle:   two threads allocate ~200 MiB, free half of their own blocks and wait
+//           without any allocator call; the main thread frees the other half (remote
+//           frees into slabs whose owners are alive) and calls malloc_trim(0).
+#include <cstring>
+
+#include "memory_common.h"
+
+using namespace memtest;
+
+int main(int argc, char** argv) {
+  const bool idle = argc > 1 && strcmp(argv[1], "idle") == 0;
+  if (argc < 2 || (!idle && strcmp(argv[1], "exited") != 0)) {
+    fprintf(stderr, "usage: malloc_trim exited|idle\n");
+    return 2;
+  }
+  const size_t kTotal = 200 * MiB, kLive = 16 * MiB, kSlack = 32 * MiB;
+  OsArray<void*> blocks[2] = {OsArray<void*>(kTotal / 2 / 256), OsArray<void*>(kTotal / 2 / 256)};
+  std::thread([] { free(malloc(64)); }).join();
+  const size_t baseline = rss();
+  LiveSet live(kLive);
+
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::thread owners[2];
+  if (idle) {
+    for (int i = 0; i < 2; ++i) {
+      owners[i] = std::thread([&, i] {
+        allocate_blocks(blocks[i], kTotal / 2, 1 + i, 4, 16);
+        free_blocks(blocks[i], 0, 2);  // local frees
+        ready.fetch_add(1);
+        while (!go.load()) sleep_quietly(0.005);  // alive, idle, no allocator call
+      });
+    }
+    while (ready.load() < 2) sleep_quietly(0.005);
+    free_blocks(blocks[0], 1, 2);  // remote frees
+    free_blocks(blocks[1], 1, 2);
+  } else {
+    std::thread a0([&] { allocate_blocks(blocks[0], kTotal / 2, 1, 4, 16); });
+    std::thread a1([&] { allocate_blocks(blocks[1], kTotal / 2, 2, 4, 16); });
+    a0.join();
+    a1.join();
+    std::thread f0([&] { free_blocks(blocks[0], 0, 2), free_blocks(blocks[1], 0, 2); });
+    std::thread f1([&] { free_blocks(blocks[0], 1, 2), free_blocks(blocks[1], 1, 2); });
+    f0.join();
+    f1.join();
+  }
+  const size_t before = rss();
+  malloc_trim(0);
+  const size_t after = rss();
+  go.store(true);
+  for (auto& t : owners)
+    if (t.joinable()) t.join();
+  printf("malloc_trim %s [%s]: baseline %.1f MiB, live %.1f MiB, peak %.1f MiB, before malloc_trim %.1f MiB, "
+         "right after %.1f MiB\n",
+         argv[1], kAllocator, mib(baseline), mib(live.bytes), mib(peak_rss()), mib(before), mib(after));
+#ifndef MEMORY_TEST_SYSTEM_MALLOC
+  {
+    static hak_stats s;
+    hak_stats_get(&s);
+    printf("  [hakmem] after malloc_trim: retained %.1f MiB, pending in remote queues %.1f MiB, blocks in use %.1f MiB\n",
+           mib(static_cast<size_t>(s.retained_bytes)), mib(static_cast<size_t>(pending_bytes(s))),
+           mib(static_cast<size_t>(slab_totals().in_use)));
+  }
+#endif
+  check_le("RSS - baseline - live right after malloc_trim(0)", mib(static_cast<long long>(after - baseline - live.bytes)),
+           mib(kSlack));
+  return finish(idle ? "malloc_trim_idle" : "malloc_trim_exited");
+}

@@ -55,6 +55,14 @@ Slab* guard_check_block(void* p, const char* caller, bool release) {
   return s;
 }
 
+// Allocation from any class: mid-size blocks that came back from other threads stop
+// counting as retained memory when handed out again (ownership.h).
+inline void* alloc_class_checked(uint32_t c) {
+  void* p = alloc_class(c);
+  if (p && !class_is_small(c) && !g_options.guard) mid_block_taken(p, g_class_size[c]);
+  return p;
+}
+
 void guard_free(void* p, const char* caller) {
   Slab* s = guard_check_block(p, caller, true);
   vg_freelike(p);
@@ -90,7 +98,7 @@ void* alloc_aligned(size_t align, size_t size) {
   if (align <= os::kPageSize && size <= kMaxSlabBlock) {
     uint32_t c = size_class_of(size > align ? size : align);
     while (c < kNumClasses && g_class_size[c] % align) c++;
-    if (c < kNumClasses) return alloc_class(c);
+    if (c < kNumClasses) return alloc_class_checked(c);
   }
   if (size > PTRDIFF_MAX) {
     errno = ENOMEM;
@@ -122,7 +130,7 @@ void* alloc_class_slow(uint32_t c) {
 }
 
 void* alloc_slow(size_t size) {
-  if (size <= kMaxSlabBlock) return alloc_class(size_class_of_mid(size));
+  if (size <= kMaxSlabBlock) return alloc_class_checked(size_class_of_mid(size));
   if (size > PTRDIFF_MAX) {
     errno = ENOMEM;
     return nullptr;

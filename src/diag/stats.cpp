@@ -213,6 +213,7 @@ extern "C" __attribute__((visibility("default"))) void hak_stats_get(hak_stats* 
   out->retained_kept_empty_bytes = retained_bytes(Retained::kKeptEmpty);
   out->retained_pool_bytes = retained_bytes(Retained::kPool);
   out->retained_large_bytes = retained_bytes(Retained::kLargeCache);
+  out->retained_remote_bytes = retained_bytes(Retained::kRemotePending);
   out->retained_bytes = retained_total();
   out->retention_budget = retention_budget();
   out->live_bytes = live_bytes();
@@ -234,6 +235,7 @@ extern "C" __attribute__((visibility("default"))) void hak_stats_print(int fd) {
       .u(st.threads_live).s(" exited ").u(st.threads_exited).s("\n");
   o.s("  retained free ").u(st.retained_bytes >> 10).s(" KiB (kept-empty ").u(st.retained_kept_empty_bytes >> 10)
       .s(", pool ").u(st.retained_pool_bytes >> 10).s(", large cache ").u(st.retained_large_bytes >> 10)
+      .s(", mid-size remote ").u(st.retained_remote_bytes >> 10)
       .s("), budget ").u(st.retention_budget >> 10).s(" KiB, live ").u(st.live_bytes >> 10).s(" KiB\n");
   o.s("  class   size  slabs     in-use       free    pending  remote-fr   drains  adopts  refills(own/sticky/mail/adopt/gate/fresh)\n");
   for (uint32_t c = 0; c < st.num_classes; c++) {
@@ -275,6 +277,7 @@ extern "C" __attribute__((visibility("default"))) int hak_stats_write_json(const
         .kv("threads_exited", st.threads_exited).kv("os_maps", st.os_maps).kv("os_unmaps", st.os_unmaps)
         .kv("retained_bytes", st.retained_bytes).kv("retained_kept_empty_bytes", st.retained_kept_empty_bytes)
         .kv("retained_pool_bytes", st.retained_pool_bytes).kv("retained_large_bytes", st.retained_large_bytes)
+        .kv("retained_remote_bytes", st.retained_remote_bytes)
         .kv("retention_budget", st.retention_budget).kv("live_bytes", st.live_bytes, false)
         .s("}\n");
   }

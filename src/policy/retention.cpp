@@ -52,9 +52,11 @@ void retention_enforce() {
   // first is giving memory back has nothing to add but lock contention.
   if (g_enforcing.exchange(true, std::memory_order_acquire)) return;
   for (int round = 0; round < 4; round++) {
-    uint64_t total = retained_total(), budget = retention_budget();
-    if (total <= budget) break;
-    uint64_t over = total - budget;
+    // Down to half the budget, not just under it: a program that keeps freeing then
+    // pays one round of system calls per half budget, not one per slab.
+    uint64_t total = retained_total(), target = retention_budget() / 2;
+    if (total <= target) break;
+    uint64_t over = total - target;
     // Big blocks are reused warm first: pooled slab pages go before cached large blocks.
     uint64_t got = pool_purge_bytes(over);
     if (got < over) got += large_purge_bytes(over - got);

@@ -1,7 +1,11 @@
 // The one memory policy: how much free memory hakmem keeps resident.
 //
 // Free memory that stays resident sits in four places: slabs a thread keeps empty for
-// reuse, pooled slabs whose pages were not yet purged, and cached large blocks. Each
+// reuse, pooled slabs whose pages were not yet purged, cached large blocks, and mid-size
+// blocks waiting in the remote queue of a slab whose owner has not drained it yet (an
+// idle thread's bound slab). The first three can be purged by anyone; the last cannot
+// (only the owner drains), so a remote free of a mid-size block that would go over the
+// budget gives the block's inner pages back at once instead of counting it. Each
 // place reports its resident free bytes here. Below the budget, age decides when pages
 // go back (HAKMEM_PURGE_DELAY_MS); above it, the path that noticed (a free that empties
 // a slab, a thread exit, a large free) gives back the oldest at once, so a program that
@@ -11,7 +15,7 @@
 
 namespace hakmem {
 
-enum class Retained : uint8_t { kKeptEmpty, kPool, kLargeCache, kCount };
+enum class Retained : uint8_t { kKeptEmpty, kPool, kLargeCache, kRemotePending, kCount };
 
 // Resident free bytes entering (+) or leaving (-) a place. Relaxed; cheap.
 void retained_add(Retained where, int64_t bytes);

@@ -12,6 +12,8 @@
 #include "diag/valgrind.h"
 #include "tiny/heap.h"
 #include "tiny/slab_ops.h"
+#include "os/os.h"
+#include "policy/retention.h"
 
 namespace hakmem {
 
@@ -24,6 +26,31 @@ struct OrphanQueue {
 OrphanQueue g_orphans[2][kNumClasses];
 
 uint64_t g_secret = 0;
+
+bool is_mid_size(const Slab* s) { return s->block_size > kMaxSmallBlock; }
+
+// The pages of a free block after the one holding its links.
+void decommit_inner_pages(void* p, size_t bs) {
+  uintptr_t start = (reinterpret_cast<uintptr_t>(p) + 2 * sizeof(void*) + os::kPageSize - 1) & ~(os::kPageSize - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bs) & ~(os::kPageSize - 1);
+  if (end > start) os::decommit(reinterpret_cast<void*>(start), end - start);
+}
+
+// Before a mid-size block is published on a remote queue: count its bytes as retained
+// while the budget has room, else give its inner pages back now (the first page keeps
+// the links). Not in guard mode: memcheck must not see us write into a freed block.
+void account_pending(Slab* s, void* p) {
+  if (g_options.guard || !is_mid_size(s)) return;
+  size_t bs = s->block_size;
+  auto* words = static_cast<uintptr_t*>(p);
+  if (!retention_exceeds(bs)) {
+    words[1] = kPendingCounted;
+    retained_add(Retained::kRemotePending, int64_t(bs));
+    return;
+  }
+  words[1] = 0;
+  decommit_inner_pages(p, bs);
+}
 
 [[noreturn]] void ownership_violation(ThreadHeap* h, Slab* s) {
   Line()
@@ -58,11 +85,31 @@ void slab_drain(ThreadHeap* h, Slab* s) {
   if (g_options.guard) {
     for (void* next; (next = link_decode_checked(s, tail)) != nullptr; tail = next) n++;
     link_store(tail, s->freelist);
+  } else if (is_mid_size(s)) {
+    // The blocks keep counting as retained on our free list until handed out. If the
+    // budget is exceeded (other places grew meanwhile), their inner pages go back now.
+    bool over = retention_exceeds();
+    uint64_t uncounted = 0;
+    for (void* b = list;; b = *static_cast<void**>(b)) {
+      uintptr_t* w = static_cast<uintptr_t*>(b);
+      if (over && w[1] == kPendingCounted) {
+        w[1] = 0;
+        uncounted++;
+        decommit_inner_pages(b, s->block_size);
+      }
+      if (!*static_cast<void**>(b)) {
+        tail = b;
+        break;
+      }
+      n++;
+    }
+    if (uncounted) retained_add(Retained::kRemotePending, -int64_t(uncounted * s->block_size));
+    *static_cast<void**>(tail) = s->freelist;
   } else {
     for (void* next; (next = *static_cast<void**>(tail)) != nullptr; tail = next) n++;
     *static_cast<void**>(tail) = s->freelist;
   }
-  (void)word;  // remote_count(word) == n, the walk finds the tail anyway
+  (void)word;  // remote_count(word) == n; the walk finds the tail anyway
   s->freelist = list;
   s->used.store(s->used.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
   ClassCounters& cc = h->stats.cls[s->class_idx];
@@ -121,6 +168,23 @@ void remote_free_unowned(Slab* s, uint32_t pending) {
 }
 
 }  // namespace
+
+void mid_block_uncount(void* p, size_t block_size) {
+  static_cast<uintptr_t*>(p)[1] = 0;
+  retained_add(Retained::kRemotePending, -int64_t(block_size));
+}
+
+void slab_uncount_free_blocks(Slab* s) {
+  if (g_options.guard || !is_mid_size(s)) return;
+  uint64_t counted = 0;
+  uint32_t limit = s->capacity;
+  for (void* b = s->freelist; b && limit--; b = *static_cast<void**>(b))
+    if (static_cast<uintptr_t*>(b)[1] == kPendingCounted) {
+      static_cast<uintptr_t*>(b)[1] = 0;
+      counted++;
+    }
+  if (counted) retained_add(Retained::kRemotePending, -int64_t(counted * s->block_size));
+}
 
 void ownership_init(uint64_t entropy) { g_secret = (entropy * 0x9e3779b97f4a7c15ull) | 1; }
 
@@ -199,6 +263,7 @@ void slab_let_go(ThreadHeap* h, Slab* s) {
 }
 
 void slab_remote_free(Slab* s, void* p) {
+  account_pending(s, p);
   uintptr_t old = s->remote_head.load(std::memory_order_relaxed);
   uint32_t pending;
   do {

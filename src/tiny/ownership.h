@@ -51,6 +51,19 @@ void orphan_lock_all();
 void orphan_unlock_all();
 void orphan_reset_locks_in_child();
 
+// Mid-size blocks (above kMaxSmallBlock) freed by another thread count as retained
+// memory (Retained::kRemotePending) from their remote free until they are handed out
+// again or their slab goes back to the pool: their second word carries this mark while
+// they count. Over the budget they are not counted but their inner pages go back.
+inline constexpr uintptr_t kPendingCounted = 0x68616b70656e6421ull;  // "hakpend!"
+void mid_block_uncount(void* p, size_t block_size);
+// The allocation paths of mid-size classes call this on the block they hand out.
+inline void mid_block_taken(void* p, size_t block_size) {
+  if (__builtin_expect(static_cast<uintptr_t*>(p)[1] == kPendingCounted, 0)) mid_block_uncount(p, block_size);
+}
+// A slab going back to the pool: its free blocks stop counting.
+void slab_uncount_free_blocks(Slab* s);
+
 // Free-list link encoding: plain pointers normally; in guard mode xor-ed with a
 // per-process secret and the slot address, and checked when read.
 void* link_decode_checked(Slab* s, void* block);  // guard mode only

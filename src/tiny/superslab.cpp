@@ -13,6 +13,7 @@
 #include "diag/debug_ring.h"
 #include "os/os.h"
 #include "policy/retention.h"
+#include "tiny/ownership.h"
 
 namespace hakmem {
 
@@ -223,6 +224,7 @@ Slab* pool_take_slab(uint32_t c, SlabOrigin* origin, bool may_map) {
 }
 
 void pool_return_slab(Slab* s) {
+  slab_uncount_free_blocks(s);
   SuperSlab* ss = superslab_of(s);
   Pool& p = g_pools[int(ss->kind)];
   uint64_t now = os::now_ms();

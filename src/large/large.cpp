@@ -99,9 +99,16 @@ void dirty_add(int64_t delta) {
 
 // ---- resident extents ---------------------------------------------------------------
 
-uint8_t& extent_of(uintptr_t chunk_addr) {
+// Relaxed atomics, like the chunk map: a run's extents are written by whoever holds the
+// run (a block's owner, the lock, a purge that took it out of the table), and the hand-
+// over orders them, including through the kernel when an unmapped range is mapped again.
+uint8_t* extent_slot(uintptr_t chunk_addr) {
   uintptr_t c = chunk_addr >> kChunkShift;
-  return g_extent_leaf[c >> kLeafShift].load(std::memory_order_acquire)[c & ((1u << kLeafShift) - 1)];
+  return g_extent_leaf[c >> kLeafShift].load(std::memory_order_acquire) + (c & ((1u << kLeafShift) - 1));
+}
+uint8_t extent_of(uintptr_t chunk_addr) { return __atomic_load_n(extent_slot(chunk_addr), __ATOMIC_RELAXED); }
+void set_extent(uintptr_t chunk_addr, uint8_t units) {
+  __atomic_store_n(extent_slot(chunk_addr), units, __ATOMIC_RELAXED);
 }
 
 // Maps the leaves that cover [start, start + size); false when out of memory.
@@ -126,7 +133,7 @@ size_t resident_in(uintptr_t start, size_t size) {
 }
 
 void clear_extents(uintptr_t start, size_t size) {
-  for (uintptr_t c = start; c < start + size; c += kChunkSize) extent_of(c) = 0;
+  for (uintptr_t c = start; c < start + size; c += kChunkSize) set_extent(c, 0);
 }
 
 // A block's run is freed: the program may have written anything up to the end of its
@@ -134,11 +141,11 @@ void clear_extents(uintptr_t start, size_t size) {
 size_t mark_written(uintptr_t start, size_t span, size_t map_size) {
   size_t units = 0;
   for (size_t off = 0; off < span; off += kChunkSize) {
-    uint8_t& e = extent_of(start + off);
+    uint8_t e = extent_of(start + off);
     size_t used = map_size > off ? map_size - off : 0;
     if (used > kChunkSize) used = kChunkSize;
     uint8_t u = uint8_t((used + kUnit - 1) / kUnit);
-    if (u > e) e = u;
+    if (u > e) set_extent(start + off, e = u);
     units += e;
   }
   return units * kUnit;
@@ -238,7 +245,7 @@ uintptr_t carve(uint32_t i, size_t bytes, size_t* dirty) {
   Range& r = g_ranges[i];
   uintptr_t best = r.start;
   size_t window = resident_in(r.start, bytes), most = window;
-  if (r.dirty > window && (r.dirty == r.size || g_nranges < kMaxRanges)) {
+  if (r.dirty > window) {  // some other window may hold more
     for (uintptr_t at = r.start + kChunkSize; at + bytes <= r.start + r.size; at += kChunkSize) {
       window += (size_t(extent_of(at + bytes - kChunkSize)) - extent_of(at - kChunkSize)) * kUnit;
       bool middle = at + bytes < r.start + r.size;

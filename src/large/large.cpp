@@ -25,6 +25,11 @@
 // run. System calls (madvise, munmap) are made outside the lock, on runs taken out of the
 // table for the time being; a run that does not fit in the full table is unmapped.
 //
+// Two classes of regions: blocks of 4 MiB or more come from regions advised for
+// transparent huge pages (advised once per region, not per block), smaller ones from
+// regions left with 4 KiB pages, where a 200 KiB block keeps 200 KiB resident rather than
+// a whole huge page; runs merge and are reused only within their class.
+//
 // Blocks aligned to 2 MiB or more (kChunkLargeAligned: the header sits in the chunk below
 // the user block) keep a mapping of their own and are unmapped when freed.
 #include "large/large.h"
@@ -54,6 +59,11 @@ constexpr uint32_t kBatch = 32;       // runs handled per lock round by the purg
 
 enum class LargeState : uint32_t { kLive = 1, kFree = 2 };
 constexpr uint32_t kOwnMapping = 1;  // LargeHeader::flags: a mapping of its own (aligned)
+constexpr uint32_t kHugeRun = 2;     // LargeHeader::flags: a run in a huge-page region
+// Blocks of at least this much are runs in regions advised for transparent huge pages
+// (fewer faults and TLB misses); smaller ones live in regions left with 4 KiB pages, where
+// a 200 KiB block in its 2 MiB chunk keeps 200 KiB resident, not a whole huge page.
+constexpr size_t kHugeMin = size_t(4) << 20;
 
 struct LargeHeader {
   uint64_t magic;
@@ -71,6 +81,7 @@ struct Range {
   size_t size;      // multiple of kChunkSize
   size_t dirty;     // sum of its chunks' resident extents; 0: all pages read as zero
   uint64_t stamp;   // ms: when it last got dirty (dirty > 0) or became clean
+  bool huge;        // in a huge-page region: merges and serves only blocks of its class
 };
 
 // Resident extent of every chunk of the tier: how far from the chunk's start its pages may
@@ -84,7 +95,7 @@ SpinLock g_lock;
 Range g_ranges[kMaxRanges];  // sorted by start, never two adjacent ones; under g_lock
 uint32_t g_nranges = 0;      // under g_lock
 uint64_t g_dirty = 0;        // sum of dirty; under g_lock
-std::atomic<uintptr_t> g_last_region{0};
+std::atomic<uintptr_t> g_last_region[2];  // per class: the next one goes right below
 std::atomic<uint64_t> g_blocks{0}, g_bytes{0}, g_maps{0}, g_unmaps{0}, g_mapped{0}, g_purged{0}, g_cached_stat{0};
 
 size_t round_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
@@ -177,8 +188,8 @@ uint64_t merged_stamp(const Range& a, const Range& b) {
 // Adds a free run, merged with its neighbours. False when the table is full.
 bool insert_range(Range r) {
   uint32_t i = lower_bound(r.start);
-  bool prev = i > 0 && g_ranges[i - 1].start + g_ranges[i - 1].size == r.start;
-  bool next = i < g_nranges && r.start + r.size == g_ranges[i].start;
+  bool prev = i > 0 && g_ranges[i - 1].start + g_ranges[i - 1].size == r.start && g_ranges[i - 1].huge == r.huge;
+  bool next = i < g_nranges && r.start + r.size == g_ranges[i].start && g_ranges[i].huge == r.huge;
   if (!prev && !next && g_nranges == kMaxRanges) return false;
   dirty_add(int64_t(r.dirty));
   if (prev) {
@@ -229,7 +240,7 @@ void take_piece(uint32_t i, uintptr_t at, size_t bytes, size_t dirty) {
   } else {
     // The back part becomes a run of its own; if the table is full it stays with the
     // front (then the piece is taken from the front instead, see carve()).
-    Range back{at + bytes, end - at - bytes, resident_in(at + bytes, end - at - bytes), r.stamp};
+    Range back{at + bytes, end - at - bytes, resident_in(at + bytes, end - at - bytes), r.stamp, r.huge};
     r.size = at - r.start;
     r.dirty -= back.dirty;
     memmove(&g_ranges[i + 2], &g_ranges[i + 1], (g_nranges - i - 1) * sizeof(Range));
@@ -270,12 +281,12 @@ size_t carve_front(uint32_t i, size_t bytes) {
 // The run that fits and can give the most resident bytes (each fault avoided is a page
 // not zeroed again, and each resident byte used is one the budget need not purge); the
 // smallest of those (best fit). -1 if none fits.
-int pick_range(size_t span) {
+int pick_range(size_t span, bool huge) {
   int best = -1;
   size_t best_warm = 0;
   for (uint32_t i = 0; i < g_nranges; i++) {
     const Range& r = g_ranges[i];
-    if (r.size < span) continue;
+    if (r.size < span || r.huge != huge) continue;
     size_t warm = r.dirty < span ? r.dirty : span;
     if (best < 0 || warm > best_warm || (warm == best_warm && r.size < g_ranges[best].size)) {
       best = int(i);
@@ -366,12 +377,12 @@ size_t usable_of(const LargeHeader* h) {
 
 // A new region of at least `span` bytes; the block takes its front, the rest becomes a
 // clean free run. Asked for right below the previous region so their free ends merge.
-uintptr_t map_region(size_t span) {
+uintptr_t map_region(size_t span, bool huge) {
   size_t region = round_up(g_mapped.load(std::memory_order_relaxed) / 4, kChunkSize);
   if (region < kRegionMin) region = kRegionMin;
   if (region > kRegionMax) region = kRegionMax;
   if (region < span) region = span;
-  uintptr_t last = g_last_region.load(std::memory_order_relaxed);
+  uintptr_t last = g_last_region[huge].load(std::memory_order_relaxed);
   void* hint = last > region ? reinterpret_cast<void*>(last - region) : nullptr;
   void* base = os::map_aligned_at(region, kChunkSize, hint);
   if (!base && region > span) base = os::map_aligned(region = span, kChunkSize);
@@ -380,32 +391,33 @@ uintptr_t map_region(size_t span) {
     os::unmap(base, region);
     return 0;
   }
-  // Huge pages for the whole region, once: fewer faults and TLB misses, no call per block.
-  os::advise_huge(base, region);
-  g_last_region.store(reinterpret_cast<uintptr_t>(base), std::memory_order_relaxed);
+  // Huge pages for the whole region, once: no system call per block.
+  if (huge) os::advise_huge(base, region);
+  g_last_region[huge].store(reinterpret_cast<uintptr_t>(base), std::memory_order_relaxed);
   debug_ring_record(RingEvent::kOsMap, base, region);
   g_maps.fetch_add(1, std::memory_order_relaxed);
   g_mapped.fetch_add(region, std::memory_order_relaxed);
   chunk_map_set(base, region, kChunkLargeTail, kChunkLargeTail);  // no block starts there yet
   uintptr_t start = reinterpret_cast<uintptr_t>(base);
-  if (region > span) return_range(Range{start + span, region - span, 0, os::now_ms()});
+  if (region > span) return_range(Range{start + span, region - span, 0, os::now_ms(), huge});
   return start;
 }
 
 void* alloc_run(size_t need, size_t align, bool* fresh) {
   size_t span = round_up(need, kChunkSize);
+  bool huge = need >= kHugeMin;
   uintptr_t start = 0;
   size_t dirty = 0;
   {
     LockGuard g(g_lock);
-    int i = pick_range(span);
+    int i = pick_range(span, huge);
     if (i >= 0) start = carve(uint32_t(i), span, &dirty);
   }
-  if (!start && !(start = map_region(span))) return nullptr;
+  if (!start && !(start = map_region(span, huge))) return nullptr;
   chunk_map_set(reinterpret_cast<void*>(start), span, kChunkLarge, kChunkLargeTail);
   auto* h = reinterpret_cast<LargeHeader*>(start);
-  *h = LargeHeader{kLargeMagic, reinterpret_cast<char*>(start) + user_offset(align), h, need, LargeState::kLive, 0,
-                   span};
+  *h = LargeHeader{kLargeMagic, reinterpret_cast<char*>(start) + user_offset(align), h, need, LargeState::kLive,
+                   huge ? kHugeRun : 0, span};
   *fresh = dirty == 0;  // the header is written below the user block
   live_large_bytes_add(int64_t(span));
   return h->user;
@@ -486,7 +498,7 @@ void large_free(void* p, ChunkKind kind, const char* caller) {
     release_own_mapping(h);
     return;
   }
-  Range r{reinterpret_cast<uintptr_t>(h), h->span, 0, os::now_ms()};
+  Range r{reinterpret_cast<uintptr_t>(h), h->span, 0, os::now_ms(), (h->flags & kHugeRun) != 0};
   bool was_live, ok = false;
   {
     LockGuard g(g_lock);
@@ -529,7 +541,8 @@ bool large_resize_in_place(void* p, ChunkKind kind, size_t new_size) {
     {
       LockGuard g(g_lock);
       uint32_t i = lower_bound(end);
-      if (i < g_nranges && g_ranges[i].start == end && g_ranges[i].size >= extra) {
+      if (i < g_nranges && g_ranges[i].start == end && g_ranges[i].size >= extra &&
+          g_ranges[i].huge == ((h->flags & kHugeRun) != 0)) {
         carve_front(i, extra);  // its resident extents stay with the chunks
         grew = true;
       }
@@ -568,9 +581,9 @@ void* large_grow_by_moving(void* p, ChunkKind kind, size_t new_size) {
     return nullptr;
   }
   // The pages moved: the old run's extents now describe nothing, the new run's (clean
-  // before) are set when the block is freed.
+  // before) are set when the block is freed. The mapping kept its huge-page advice (the
+  // block its class) along with its pages.
   clear_extents(reinterpret_cast<uintptr_t>(old_base), old_span);
-  os::advise_huge(dest, new_span);
   auto* moved = static_cast<LargeHeader*>(dest);  // the header came along with the pages
   moved->map_base = dest;
   moved->map_size = need;
@@ -626,7 +639,7 @@ uint64_t large_purge_bytes(uint64_t want) {
         tail += size_t(extent_of(cut)) * kUnit;
       }
       if (cut > r.start) {
-        victim = Range{cut, r.start + r.size - cut, tail, r.stamp};
+        victim = Range{cut, r.start + r.size - cut, tail, r.stamp, r.huge};
         r.size -= victim.size;
         r.dirty -= tail;
         dirty_add(-int64_t(tail));

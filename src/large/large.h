@@ -1,7 +1,8 @@
-// The large tier: blocks above kMaxSlabBlock get their own 2 MiB-aligned mapping with
-// a header at its start. Freed mappings wait in a small cache for reuse (touching
-// fresh pages is what makes large blocks slow) and go back to the OS after the purge
-// delay.
+// The large tier: blocks above kMaxSlabBlock, as runs of 2 MiB chunks inside reserved
+// regions, with a header at the start of the first chunk. Freed runs merge with their
+// free neighbours and are reused warm (touching fresh pages is what makes large blocks
+// slow); their resident pages count against the retention budget and go back to the OS
+// (madvise) when it is exceeded or after the purge delay. See large.cpp for the design.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +26,15 @@ void large_purge(uint64_t now_ms, bool force);
 // Gives back at least `want` bytes of cached blocks, oldest first, if there are that
 // many; returns the bytes given back. The retention policy calls it.
 uint64_t large_purge_bytes(uint64_t want);
+
+// Diagnostics (tests): copies up to `max` free runs, in address order; returns how many
+// there are. dirty == 0 means every page of the run reads as zero.
+struct LargeRangeInfo {
+  uintptr_t start;
+  size_t size, dirty;
+  uint64_t stamp_ms;
+};
+uint32_t large_free_ranges(LargeRangeInfo* out, uint32_t max);
 
 struct LargeCounters {
   uint64_t blocks, bytes, cached_bytes, maps, unmaps, mapped_bytes, purged_bytes;

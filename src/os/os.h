@@ -11,6 +11,10 @@ inline constexpr size_t kPageSize = 4096;
 // at least a page). Returns nullptr on failure (errno left as mmap set it).
 void* map_aligned(size_t size, size_t align);
 void unmap(void* p, size_t size);
+// Like map_aligned, but first asks for the range at `hint` (e.g. right below a mapping the
+// caller already has, so the two are address-adjacent): one system call when the kernel
+// grants it and the result is aligned, map_aligned otherwise.
+void* map_aligned_at(size_t size, size_t align, void* hint);
 // Asks for transparent huge pages on a range (where the kernel's THP mode is "madvise").
 void advise_huge(void* p, size_t size);
 // Gives the pages back to the OS; the range stays mapped and reads as zero later.

@@ -29,6 +29,17 @@ void* map_aligned(size_t size, size_t align) {
 
 void unmap(void* p, size_t size) { munmap(p, size); }
 
+void* map_aligned_at(size_t size, size_t align, void* hint) {
+  if (hint) {
+    void* p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED) {
+      if ((reinterpret_cast<uintptr_t>(p) & (align - 1)) == 0) return p;
+      munmap(p, size);
+    }
+  }
+  return map_aligned(size, align);
+}
+
 void advise_huge(void* p, size_t size) { madvise(p, size, MADV_HUGEPAGE); }
 
 void decommit(void* p, size_t size) { madvise(p, size, MADV_DONTNEED); }

@@ -52,14 +52,15 @@ void retention_enforce() {
   // first is giving memory back has nothing to add but lock contention.
   if (g_enforcing.exchange(true, std::memory_order_acquire)) return;
   for (int round = 0; round < 4; round++) {
-    // Down to half the budget, not just under it: a program that keeps freeing then
-    // pays one round of system calls per half budget, not one per slab.
-    uint64_t total = retained_total(), target = retention_budget() / 2;
-    if (total <= target) break;
-    uint64_t over = total - target;
-    // Big blocks are reused warm first: pooled slab pages go before cached large blocks.
-    uint64_t got = pool_purge_bytes(over);
-    if (got < over) got += large_purge_bytes(over - got);
+    uint64_t total = retained_total(), budget = retention_budget();
+    if (total <= budget) break;
+    // Pooled slabs go first and down to half the budget: a program that keeps freeing
+    // small blocks then pays one round of system calls per half budget, not one per
+    // slab. Cached large blocks go next and only down to the budget: warm reuse of big
+    // blocks is worth more than the calls saved (each purge of them is a refault of
+    // megabytes later).
+    uint64_t got = pool_purge_bytes(total - budget / 2);
+    if (got < total - budget) got += large_purge_bytes(total - budget - got);
     if (got == 0) break;  // what is left sits in thread heaps; their owners keep it bounded
   }
   g_enforcing.store(false, std::memory_order_release);

@@ -35,6 +35,7 @@ constexpr uint64_t kBudgetMs = 40000;  // forking stops here (if kMinForks are d
 constexpr unsigned kChildTimeoutMs = 5000;
 constexpr size_t kMaxOutstanding = 4;  // children alive at once
 constexpr size_t kHandoff = 512;
+constexpr uint64_t kEnoughFailures = 12;  // then the test stops forking and fails
 
 struct Block {
   void* p;
@@ -179,6 +180,7 @@ int main() {
   uint64_t t0 = now_ms();
   Rng rng(7);
   int forks = 0;
+  uint64_t first_failure_ms = 0;
   fflush(stdout);
   fflush(stderr);
   while (forks < kMaxForks && (forks < kMinForks || now_ms() - t0 < kBudgetMs)) {
@@ -195,6 +197,8 @@ int main() {
     reaper.add(pid);
     forks++;
     for (auto& b : mine) free_verified(b.p, b.n);
+    if (!reaper.clean() && !first_failure_ms) first_failure_ms = now_ms() - t0;
+    if (reaper.crashed + reaper.hung + reaper.bad_exit >= kEnoughFailures) break;  // proven: stop early
     if (now_ms() - t0 > kBudgetMs + 8000) break;  // far too slow a machine: stop, report
   }
   uint64_t fork_ms = now_ms() - t0;
@@ -211,9 +215,11 @@ int main() {
          static_cast<unsigned long long>(g_stats_rounds.load()));
   reaper.summary(stdout);
   if (!reaper.clean()) {
-    fprintf(stderr, "hostile FAILURE: fork_lifecycle: %llu crashed, %llu hung, %llu failed of %d children\n",
+    fprintf(stderr,
+            "hostile FAILURE: fork_lifecycle: %llu crashed, %llu hung, %llu failed of %d children "
+            "(first seen %.1f s in)\n",
             static_cast<unsigned long long>(reaper.crashed), static_cast<unsigned long long>(reaper.hung),
-            static_cast<unsigned long long>(reaper.bad_exit), forks);
+            static_cast<unsigned long long>(reaper.bad_exit), forks, double(first_failure_ms) / 1000);
     return 1;
   }
   if (forks < kMinForks) {

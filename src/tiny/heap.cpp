@@ -25,8 +25,8 @@ constexpr uint8_t kKeepEmptyMedium = 1;
 // Slabs with free blocks a heap keeps owned per class besides the bound one. Remote
 // frees into an owned slab wait for its owner, who may go idle; beyond these few the
 // heap lets go of them, and frees complete them wherever they come from.
-constexpr uint8_t kKeepPartialSmall = 2;
-constexpr uint8_t kKeepPartialMedium = 1;
+constexpr uint8_t kKeepPartialSmall = 16;
+constexpr uint8_t kKeepPartialMedium = 4;
 
 // tid - 1 indexes this table; heaps are never unmapped, so an entry stays readable.
 std::atomic<ThreadHeap*> g_heaps[kMaxHeaps];
@@ -285,15 +285,21 @@ void heap_settle(ThreadHeap* h, Slab* s) {
   }
   if (slab_has_free(s)) {
     if (s->place == SlabPlace::kPartial) return;
+    // Beyond a few partial slabs per class, the oldest is let go of: remote frees into
+    // an owned slab wait for its owner, who may go idle.
     uint8_t keep = class_is_small(c) ? kKeepPartialSmall : kKeepPartialMedium;
-    if (h->partial_count[c] < keep) {
-      heap_place(h, s, SlabPlace::kPartial);
-      return;
+    if (h->partial_count[c] >= keep) {
+      Slab* oldest = h->partial[c];
+      while (oldest->next) oldest = oldest->next;
+      unlink(h, oldest);
+      slab_let_go(h, oldest);
     }
+    heap_place(h, s, SlabPlace::kPartial);
+    return;
   }
-  // Full, or one partial slab too many: let go of it. Frees into it then count in its
-  // remote queue, the one that completes it gives it back to the pool, and a refill of
-  // any thread may adopt it meanwhile: its memory comes back even if we go idle.
+  // Full: nothing for us to allocate from it. Let go of it: the first free into it
+  // adopts it, or the one that completes it gives it back to the pool, so its memory
+  // comes back whether we stay busy, go idle or exit.
   unlink(h, s);
   slab_let_go(h, s);
 }

@@ -150,18 +150,31 @@ void route(Slab* s) {
 // A free into a slab nobody owns (its owner filled it and let go, or exited). Its
 // `used` stays as the last owner left it, so the push that brings the queue's length to
 // `used` completes the slab: that thread claims it (then drains, as everywhere) and
-// gives it back to the pool, whoever else is busy, idle or gone. The first push of a
-// slab that is not complete offers it for adoption, so a refill can reuse its blocks.
+// gives it back to the pool. A thread that frees into a slab it let go of itself adopts
+// it back: its next frees there are local and the slab's free blocks serve its next
+// allocations (a thread freeing its own blocks stays on the fast path). Other threads
+// only push: adopting every slab one frees into would leave slabs owned by threads that
+// then go idle, their remote frees waiting for them; instead the first push offers the
+// slab for adoption by refills, and the push that completes it returns it to the pool.
+// A heap keeps only a few partial slabs per class (heap_settle lets go of the oldest),
+// so what an idle thread holds stays bounded.
 void remote_free_unowned(Slab* s, uint32_t pending) {
-  uint32_t used = s->used.load(std::memory_order_relaxed);
-  if (pending >= used) {
-    ThreadHeap* h = t_heap;
-    if (h == &g_heap_placeholder) h = heap_get();  // a thread that has only ever freed
-    if (h && h->tid != kTidNobody) {
-      if (slab_acquire(h, s, kOwnerNone)) slab_let_go(h, s);  // to the pool: used is 0 now
-      return;  // else another thread claimed it: the slab and its queue are theirs
+  ThreadHeap* h = t_heap;
+  if (h == &g_heap_placeholder) h = heap_get();
+  if (!h || h->tid == kTidNobody) {  // a thread past its teardown: the global mailbox carries it
+    slab_notify(s);
+    return;
+  }
+  if (pending >= s->used.load(std::memory_order_relaxed)) {
+    if (slab_acquire(h, s, kOwnerNone)) slab_let_go(h, s);  // to the pool: used is 0 now
+    return;  // else another thread claimed it: the slab and its queue are theirs
+  }
+  if (!s->listed.exchange(true, std::memory_order_seq_cst)) {
+    if (slab_take_listed(h, s)) {
+      counter_add(h->stats.cls[s->class_idx].adopts, 1);
+      debug_ring_record(RingEvent::kAdopt, s, 1);
+      heap_settle(h, s);
     }
-    slab_notify(s);  // a thread past its teardown: the global mailbox carries it
     return;
   }
   if (pending == 1) adopt_offer(s, __atomic_load_n(&s->class_idx, __ATOMIC_RELAXED));
@@ -244,6 +257,7 @@ void slab_let_go(ThreadHeap* h, Slab* s) {
     uint32_t c = s->class_idx;
     bool has_free = slab_has_free(s);  // read while ours: after the store it is not
     debug_ring_record(RingEvent::kRelease, s, h->tid);
+    s->last_owner.store(h->tid, std::memory_order_relaxed);
     s->owner_tid.store(kOwnerNone, std::memory_order_seq_cst);
     if (!s->remote_head.load(std::memory_order_seq_cst)) {
       if (has_free) adopt_offer(s, c);

@@ -55,6 +55,7 @@ struct alignas(64) Slab {
   std::atomic<uintptr_t> remote_head;  // MPSC stack of blocks freed by other threads, with its length (remote_*)
   Slab* list_next;                // link in a mailbox; written by the token holder
   Slab* adopt_next;               // link in the adopt list; under that list's lock
+  std::atomic<uint32_t> last_owner;  // who let go of it last (a hint: that thread re-adopts on free)
 };
 static_assert(sizeof(Slab) == 128);
 

@@ -46,6 +46,12 @@ uint64_t retention_budget() {
 
 bool retention_exceeds(uint64_t extra) { return retained_total() + extra > retention_budget(); }
 
+bool retention_owner_share_exceeded(uint64_t extra) {
+  uint64_t held = retained_bytes(Retained::kKeptEmpty) + retained_bytes(Retained::kRemotePending);
+  uint64_t share = (uint64_t(g_options.retain_mb) << 20) / 2;
+  return held + extra > share;
+}
+
 void retention_enforce() {
   if (!retention_exceeds()) return;
   // One enforcer at a time: a second thread that finds the budget exceeded while the

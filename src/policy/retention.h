@@ -34,6 +34,12 @@ uint64_t live_bytes();
 uint64_t retention_budget();
 // True when `extra` more retained bytes would go over the budget.
 bool retention_exceeds(uint64_t extra = 0);
+// For memory only its owner can give back (kept-empty slabs, mid-size blocks waiting
+// for their slab's owner): true when `extra` more of it would go over its share, half
+// the budget's floor. The share does not follow the live heap, so when the live heap
+// shrinks, what was kept under a bigger budget cannot hold the total over the new one;
+// retention_enforce keeps the rest (pool, large cache) within what remains.
+bool retention_owner_share_exceeded(uint64_t extra = 0);
 // Gives back pooled slabs and cached large blocks, oldest first, until the retained
 // total is within the budget. Called by whoever pushed it over; cheap when within.
 void retention_enforce();

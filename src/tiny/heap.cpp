@@ -27,6 +27,11 @@ constexpr uint8_t kKeepEmptyMedium = 1;
 // heap lets go of them, and frees complete them wherever they come from.
 constexpr uint8_t kKeepPartialSmall = 16;
 constexpr uint8_t kKeepPartialMedium = 4;
+// Full slabs a heap keeps owned per class: a thread that frees its own blocks into a
+// slab it filled recently does so locally. Older full slabs are let go of, so that
+// other threads' frees into them do not wait for this thread.
+constexpr uint8_t kKeepFullSmall = 8;
+constexpr uint8_t kKeepFullMedium = 2;
 
 // tid - 1 indexes this table; heaps are never unmapped, so an entry stays readable.
 std::atomic<ThreadHeap*> g_heaps[kMaxHeaps];
@@ -78,9 +83,10 @@ void heap_reset(ThreadHeap* h) {
   h->live.store(true, std::memory_order_relaxed);
   for (uint32_t c = 0; c < kNumClasses; c++) {
     h->cls[c] = ClassCache{&g_slab_sentinel, nullptr, fast_cap_of(c)};
-    h->bound[c] = h->partial[c] = h->empty[c] = nullptr;
+    h->bound[c] = h->partial[c] = h->full[c] = h->empty[c] = nullptr;
     h->empty_count[c] = 0;
     h->partial_count[c] = 0;
+    h->full_count[c] = 0;
     ClassCounters& k = h->stats.cls[c];
     k.remote_frees.store(0, std::memory_order_relaxed);
     k.drains.store(0, std::memory_order_relaxed);
@@ -95,7 +101,11 @@ void heap_reset(ThreadHeap* h) {
 }
 
 Slab** list_of(ThreadHeap* h, Slab* s) {
-  return s->place == SlabPlace::kEmpty ? &h->empty[s->class_idx] : &h->partial[s->class_idx];
+  switch (s->place) {
+    case SlabPlace::kEmpty: return &h->empty[s->class_idx];
+    case SlabPlace::kFull: return &h->full[s->class_idx];
+    default: return &h->partial[s->class_idx];
+  }
 }
 
 void unlink(ThreadHeap* h, Slab* s) {
@@ -110,8 +120,11 @@ void unlink(ThreadHeap* h, Slab* s) {
       if (s->remote_head.load(std::memory_order_seq_cst)) slab_acquire(h, s);
       break;
     case SlabPlace::kPartial:
+    case SlabPlace::kFull:
     case SlabPlace::kEmpty: {
-      if (s->place == SlabPlace::kEmpty) {
+      if (s->place == SlabPlace::kFull) {
+        h->full_count[s->class_idx]--;
+      } else if (s->place == SlabPlace::kEmpty) {
         h->empty_count[s->class_idx]--;
         retained_add(Retained::kKeptEmpty, -int64_t(s->retained_bytes));
         s->retained_bytes = 0;
@@ -135,6 +148,8 @@ void push_list(ThreadHeap* h, Slab* s, SlabPlace where) {
     h->empty_count[s->class_idx]++;
     s->retained_bytes = slab_resident_bytes(s);
     retained_add(Retained::kKeptEmpty, s->retained_bytes);
+  } else if (where == SlabPlace::kFull) {
+    h->full_count[s->class_idx]++;
   } else {
     h->partial_count[s->class_idx]++;
   }
@@ -171,10 +186,18 @@ void release_kept_empty(ThreadHeap* h) {
     while (Slab* s = h->empty[c]) heap_slab_emptied(h, s);
 }
 
+// Lists are pushed at the head, so the oldest is the last.
+void let_go_of_oldest(ThreadHeap* h, Slab* head) {
+  Slab* oldest = head;
+  while (oldest->next) oldest = oldest->next;
+  unlink(h, oldest);
+  slab_let_go(h, oldest);
+}
+
 // Lets go of every slab the heap owns: the heap will not allocate again.
 void let_go_of_everything(ThreadHeap* h) {
   for (uint32_t c = 0; c < kNumClasses; c++) {
-    Slab* owned[3] = {h->bound[c], h->partial[c], h->empty[c]};
+    Slab* owned[4] = {h->bound[c], h->partial[c], h->full[c], h->empty[c]};
     for (Slab* head : owned) {
       for (Slab* s = head; s;) {
         Slab* next = s->place == SlabPlace::kBound ? nullptr : s->next;
@@ -275,7 +298,7 @@ void heap_settle(ThreadHeap* h, Slab* s) {
     // Kept for reuse only while the retention budget has room: beyond it the slab
     // goes to the pool, which gives its pages back at once.
     uint8_t keep = class_is_small(c) ? kKeepEmptySmall : kKeepEmptyMedium;
-    if (h->empty_count[c] >= keep || retention_exceeds(slab_resident_bytes(s))) {
+    if (h->empty_count[c] >= keep || retention_owner_share_exceeded(slab_resident_bytes(s))) {
       heap_slab_emptied(h, s);
       return;
     }
@@ -288,20 +311,17 @@ void heap_settle(ThreadHeap* h, Slab* s) {
     // Beyond a few partial slabs per class, the oldest is let go of: remote frees into
     // an owned slab wait for its owner, who may go idle.
     uint8_t keep = class_is_small(c) ? kKeepPartialSmall : kKeepPartialMedium;
-    if (h->partial_count[c] >= keep) {
-      Slab* oldest = h->partial[c];
-      while (oldest->next) oldest = oldest->next;
-      unlink(h, oldest);
-      slab_let_go(h, oldest);
-    }
+    if (h->partial_count[c] >= keep) let_go_of_oldest(h, h->partial[c]);
     heap_place(h, s, SlabPlace::kPartial);
     return;
   }
-  // Full: nothing for us to allocate from it. Let go of it: the first free into it
-  // adopts it, or the one that completes it gives it back to the pool, so its memory
-  // comes back whether we stay busy, go idle or exit.
-  unlink(h, s);
-  slab_let_go(h, s);
+  // Full. Older full slabs are let go of: the first free into one adopts it, or the one
+  // that completes it gives it back to the pool, so its memory comes back whether we
+  // stay busy, go idle or exit.
+  if (s->place == SlabPlace::kFull) return;
+  uint8_t keep = class_is_small(c) ? kKeepFullSmall : kKeepFullMedium;
+  if (h->full_count[c] >= keep) let_go_of_oldest(h, h->full[c]);
+  heap_place(h, s, SlabPlace::kFull);
 }
 
 void heap_free_local_slow(ThreadHeap* h, Slab* s) {

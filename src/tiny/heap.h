@@ -34,12 +34,13 @@ struct ThreadHeap {
   // Owner-local lists of owned slabs. The bound slab is on none of them.
   Slab* bound[kNumClasses] = {};
   Slab* partial[kNumClasses] = {};  // free blocks available ("sticky": reused first)
-  // (A slab with no free block is on no list: its owner lets go of it; see heap_settle.)
+  Slab* full[kNumClasses] = {};     // no free block right now (frees into them are local)
   // Unused slabs kept for reuse, so a program that fills and empties a few slabs in a
   // loop does not send them through the pool each time; released at empty_deadline_ms.
   Slab* empty[kNumClasses] = {};
   uint8_t empty_count[kNumClasses] = {};
   uint8_t partial_count[kNumClasses] = {};
+  uint8_t full_count[kNumClasses] = {};
   uint64_t empty_deadline_ms = 0;
   // Slabs this thread owns that received remote frees; other threads push, the
   // owner takes the whole stack. kMailboxClosed once the thread has exited.

@@ -43,7 +43,7 @@ void account_pending(Slab* s, void* p) {
   if (g_options.guard || !is_mid_size(s)) return;
   size_t bs = s->block_size;
   auto* words = static_cast<uintptr_t*>(p);
-  if (!retention_exceeds(bs)) {
+  if (!retention_owner_share_exceeded(bs)) {
     words[1] = kPendingCounted;
     retained_add(Retained::kRemotePending, int64_t(bs));
     return;
@@ -88,7 +88,7 @@ void slab_drain(ThreadHeap* h, Slab* s) {
   } else if (is_mid_size(s)) {
     // The blocks keep counting as retained on our free list until handed out. If the
     // budget is exceeded (other places grew meanwhile), their inner pages go back now.
-    bool over = retention_exceeds();
+    bool over = retention_owner_share_exceeded();
     uint64_t uncounted = 0;
     for (void* b = list;; b = *static_cast<void**>(b)) {
       uintptr_t* w = static_cast<uintptr_t*>(b);

@@ -26,10 +26,10 @@ inline constexpr uint32_t kTidNobody = 0xffffffffu;  // tid of the placeholder h
 enum class SlabKind : uint8_t { kSmall = 0, kMedium = 1 };
 inline constexpr int kNumSlabKinds = 2;
 
-// Which owner-local list a slab is on (meaningful only to its owner).
-// A slab its owner has filled is not kept on any list: the owner lets go of it
-// (ownership.h, slab_let_go), and the first free into it adopts it.
-enum class SlabPlace : uint8_t { kNone, kBound, kPartial, kEmpty };
+// Which owner-local list a slab is on (meaningful only to its owner). Each list but the
+// bound slab is capped per class; beyond the cap the owner lets go of the oldest
+// (ownership.h, slab_let_go).
+enum class SlabPlace : uint8_t { kNone, kBound, kPartial, kFull, kEmpty };
 
 struct alignas(64) Slab {
   // ---- owner-local: touched only by the thread whose tid is in owner_tid ----

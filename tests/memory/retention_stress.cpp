@@ -28,7 +28,7 @@
 //     to ~1.2% of the peak), large-block headers, the page tables of the process;
 //   - the 4 worker thread stacks and the test's own page-rounding.
 // So slack = base live (fragmentation) + 16 MiB (caches, metadata, stacks).
-// hakmem (the system-malloc reference build leaves it out): + 24 MiB for what the four
+// hakmem (the system-malloc reference build leaves it out): + 8 MiB for what the four
 // workers own while they wait at the barrier -- each keeps a bound slab and at most a
 // few partial slabs per class, and blocks other threads freed into those wait for the
 // owner's next allocation. Bounded per thread, not a share of the peak; giving that
@@ -85,7 +85,7 @@ int main() {
 #ifdef MEMORY_TEST_SYSTEM_MALLOC
   const size_t kFloor = 32 * MiB, kFixedSlack = 16 * MiB;
 #else
-  const size_t kFloor = 32 * MiB, kFixedSlack = 40 * MiB;  // + idle owners' slabs, see above
+  const size_t kFloor = 32 * MiB, kFixedSlack = 24 * MiB;  // + idle owners' slabs, see above
 #endif
   Range* ranges = new Range[kThreads];
   std::thread([] { free(malloc(64)); }).join();

@@ -119,28 +119,33 @@ void slab_drain(ThreadHeap* h, Slab* s) {
 }
 
 void route(Slab* s) {
-  uint32_t owner = s->owner_tid.load(std::memory_order_seq_cst);
-  // A pooled slab (a late notifier) still goes on the list rather than dropping the
-  // token: the pool may hand it out and its new owner release it with free blocks
-  // before we drop it, and that release's offer fails on the token we hold (found by
-  // the spin model). A stale entry costs its popper one failed claim.
-  if (owner != kOwnerNone && owner != kOwnerPool) {
-    if (ThreadHeap* h = heap_by_tid(owner)) {
-      Slab* head = h->mailbox.load(std::memory_order_relaxed);
-      while (head != kMailboxClosed) {
-        s->list_next = head;
-        if (h->mailbox.compare_exchange_weak(head, s, std::memory_order_release, std::memory_order_relaxed)) {
-          debug_ring_record(RingEvent::kMailbox, s, owner);
-          return;
-        }
+  for (;;) {
+    uint32_t owner = s->owner_tid.load(std::memory_order_seq_cst);
+    // A pooled slab (a late notifier) still goes on the list rather than dropping the
+    // token: the pool may hand it out and its new owner release it with free blocks
+    // before we drop it, and that release's offer fails on the token we hold (found by
+    // the spin model). A stale entry costs its popper one failed claim.
+    ThreadHeap* h = owner != kOwnerNone && owner != kOwnerPool ? heap_by_tid(owner) : nullptr;
+    if (!h) break;
+    Slab* head = h->mailbox.load(std::memory_order_relaxed);
+    while (head != kMailboxClosed) {
+      s->list_next = head;
+      if (h->mailbox.compare_exchange_weak(head, s, std::memory_order_release, std::memory_order_relaxed)) {
+        debug_ring_record(RingEvent::kMailbox, s, owner);
+        return;
       }
-      // Its thread is exiting: it closed the mailbox before letting go of its slabs,
-      // and slab_let_go looks at the queue after each release (the Dekker pair with
-      // the push that made us announce), so these frees are its to hand on. A global
-      // entry would hold the token and stop the next owner from hearing of new frees.
-      s->listed.store(false, std::memory_order_seq_cst);
-      return;
     }
+    // Its thread is exiting: it closed the mailbox before letting go of its slabs, and
+    // slab_let_go looks at the queue after each release (the Dekker pair with the push
+    // that made us announce), so these frees are its to hand on. A global entry would
+    // hold the token and stop the next owner from hearing of new frees.
+    s->listed.store(false, std::memory_order_seq_cst);
+    // But the releaser may have let go already, and if it gave up re-draining while we
+    // held the token its own announcement failed on it (found by the spin model): look
+    // again, and announce once more if nobody else will.
+    if (s->owner_tid.load(std::memory_order_seq_cst) == owner) return;  // not released yet
+    if (!remote_top(s->remote_head.load(std::memory_order_seq_cst))) return;
+    if (s->listed.exchange(true, std::memory_order_seq_cst)) return;  // someone else announces
   }
   // Not the owner: the class is read atomically (a new owner may be formatting it; then
   // the entry is stale and whoever pops it finds out).
@@ -331,7 +336,10 @@ Slab* orphan_pop(OrphanList which, uint32_t c) {
   if (!s) return nullptr;
   if (which == OrphanList::kAdopt) {
     q.head.store(s->adopt_next, std::memory_order_relaxed);
-    s->adopt_listed.store(false, std::memory_order_relaxed);
+    // Not a relaxed store: with the popper's claim (a load of owner_tid) and a
+    // releaser's offer (store owner 0, then this flag) it forms a store-buffering
+    // pair, and both sides must see each other or the slab drops off every list.
+    s->adopt_listed.exchange(false, std::memory_order_seq_cst);
   } else {
     q.head.store(s->list_next, std::memory_order_relaxed);
   }
@@ -339,7 +347,7 @@ Slab* orphan_pop(OrphanList which, uint32_t c) {
 }
 
 void adopt_offer(Slab* s, uint32_t c) {
-  if (!g_options.adopt || s->adopt_listed.exchange(true, std::memory_order_acq_rel)) return;
+  if (!g_options.adopt || s->adopt_listed.exchange(true, std::memory_order_seq_cst)) return;
   orphan_push(OrphanList::kAdopt, c, s);
 }
 

@@ -429,7 +429,9 @@ void take_over_dead_slabs(SuperSlab* ss, void* arg) {
   for (uint32_t i = 0; i < ss->num_slabs; i++) {
     Slab* s = &ss->slabs[i];
     uint32_t owner = s->owner_tid.load(std::memory_order_relaxed);
-    if (owner == kOwnerNone || owner == kOwnerPool || owner == r->self->tid || owner == r->late_tid) continue;
+    // Unowned slabs too: a dead thread may have pushed a remote free into one and died
+    // before announcing it, or let go of one and died before looking at its queue.
+    if (owner == kOwnerPool || owner == r->self->tid || owner == r->late_tid) continue;
     s->place = SlabPlace::kNone;
     s->next = s->prev = nullptr;
     s->retained_bytes = 0;  // a kept-empty count of a dead heap; the counter is rebuilt below
@@ -467,6 +469,10 @@ void heap_abandon_others_in_child() {
     h->pool_next = dead;
     dead = h;
   }
+  Slab* live_mailboxes[2] = {self->mailbox.load(std::memory_order_relaxed),
+                             g_late_heap ? g_late_heap->mailbox.load(std::memory_order_relaxed) : nullptr};
+  orphan_rebuild_flags_in_child(live_mailboxes, 2);
+  pool_repair_in_child();
   ChildRecovery r{self, g_late_heap ? g_late_heap->tid : kTidNobody};
   pool_for_each_superslab_in_child(take_over_dead_slabs, &r);
   while (ThreadHeap* h = dead) {

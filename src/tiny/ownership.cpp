@@ -351,6 +351,27 @@ void adopt_offer(Slab* s, uint32_t c) {
   orphan_push(OrphanList::kAdopt, c, s);
 }
 
+namespace {
+void clear_flags(SuperSlab* ss, void*) {
+  for (uint32_t i = 0; i < kMaxSlabsPerSuperSlab; i++) {
+    ss->slabs[i].listed.store(false, std::memory_order_relaxed);
+    ss->slabs[i].adopt_listed.store(false, std::memory_order_relaxed);
+  }
+}
+}  // namespace
+
+void orphan_rebuild_flags_in_child(Slab* const* mailboxes, int n) {
+  pool_for_each_superslab_in_child(clear_flags, nullptr);
+  for (auto& per : g_orphans)
+    for (auto& q : per) {
+      bool adopt = &per == &g_orphans[int(OrphanList::kAdopt)];
+      for (Slab* s = q.head.load(std::memory_order_relaxed); s; s = adopt ? s->adopt_next : s->list_next)
+        (adopt ? s->adopt_listed : s->listed).store(true, std::memory_order_relaxed);
+    }
+  for (int i = 0; i < n; i++)
+    for (Slab* s = mailboxes[i]; s && s != kMailboxClosed; s = s->list_next) s->listed.store(true, std::memory_order_relaxed);
+}
+
 void orphan_lock_all() {
   for (auto& per : g_orphans)
     for (auto& q : per) q.lock.lock();

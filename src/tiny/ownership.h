@@ -50,6 +50,12 @@ void adopt_offer(Slab* s, uint32_t c);
 void orphan_lock_all();
 void orphan_unlock_all();
 void orphan_reset_locks_in_child();
+// Fork child: a thread that died between taking a token (or the adopt flag) and
+// pushing the slab onto its list leaves the flag set with no entry, and nobody would
+// announce or offer that slab again. The child clears every flag and sets it again
+// for exactly the slabs the global lists hold (`mailboxes` adds the surviving heaps'
+// mailboxes, whose entries carry tokens too).
+void orphan_rebuild_flags_in_child(Slab* const* mailboxes, int n);
 
 // Mid-size blocks (above kMaxSmallBlock) freed by another thread count as retained
 // memory (Retained::kRemotePending) from their remote free until they are handed out

@@ -310,6 +310,21 @@ void pool_for_each_superslab_in_child(void (*fn)(SuperSlab*, void*), void* arg) 
     for (SuperSlab* ss = p.all; ss; ss = ss->all_next) fn(ss, arg);
 }
 
+void pool_repair_in_child() {
+  uint64_t now = os::now_ms();
+  for (Pool& p : g_pools)
+    for (SuperSlab* ss = p.all; ss; ss = ss->all_next)
+      for (uint32_t i = 0; i < ss->num_slabs; i++) {
+        uint32_t bit = 1u << i;
+        if (ss->slabs[i].owner_tid.load(std::memory_order_relaxed) != kOwnerPool || (ss->free_mask & bit)) continue;
+        if (!ss->free_mask) link_with_free(p, ss);
+        ss->free_mask |= bit;
+        ss->slabs[i].freed_at_ms = now;
+        // Its pages may be resident: count nothing, purge it like a clean slab later.
+        if (ss->free_mask == all_slabs_mask(ss)) ss->empty_since_ms = now;
+      }
+}
+
 void pool_lock_all() {
   for (Pool& p : g_pools) p.lock.lock();
 }

@@ -151,6 +151,10 @@ void pool_for_each_superslab(void (*fn)(SuperSlab*, void*), void* arg);
 // The same without the locks, for a fork child (one thread): fn may return slabs to
 // the pool, which never changes the list of all SuperSlabs being walked.
 void pool_for_each_superslab_in_child(void (*fn)(SuperSlab*, void*), void* arg);
+// Fork child: a thread that died between marking a slab kOwnerPool and putting it in
+// its SuperSlab's free mask (or between taking it out and claiming it) left a slab
+// nobody can reach: back into the pool with it.
+void pool_repair_in_child();
 void pool_lock_all();
 void pool_unlock_all();
 void pool_reset_locks_in_child();

@@ -1033,7 +1033,7 @@ active proctype collector() {
     leaky = false;
 #endif
     for (i : 0 .. NS - 1) {
-      assert(owner[i] == OWNER_NONE || owner[i] == OWNER_POOL || P1_two_owners);
+      assert(owner[i] == OWNER_NONE || owner[i] == OWNER_POOL || P6_slab_lost);  /* owned by a thread that is gone */
       assert(owner[i] != OWNER_POOL || in_pool[i] || leaky || P6_slab_lost);
       assert(where[i] == W_NONE || IS_GMB(where[i]) || P5_token_lost);
       assert(where[i] != W_NONE || !listed[i] || leaky || P5_token_lost);

@@ -67,6 +67,8 @@
  *                      the fork child carves it again (P3)
  *   -DCHILD_KEEPS_HINT the child takes dead slabs over without resetting place/bound_hint
  *   -DCHILD_TRUSTS_LISTS the child leaves dead threads' slabs owned by them (P4/P6)
+ *   -DFIXED_CLOSED_DROP route() looks again after dropping the token on a closed mailbox
+ *                      (the code's drop races slab_let_go's last slab_notify: README)
  *   -DFIXED_CHILD      the child's recovery also repairs what dead threads left half-done
  *                      in the SHARED protocol (see the report in verify/README.md)
  *   -DCHILD_LEAKS_OK   fork runs: accept the stranding the code's child recovery leaves

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Model-checks verify/slab_protocol.pml with spin.
 #
-#   verify/check.sh safe     the protocol as the code implements it: every run must end
-#                            with 0 errors and a complete search (prints the state counts)
-#   verify/check.sh unsafe   the seed's bug (-DUNSAFE_DRAIN): spin must find the ownership
-#                            assertion; without that assertion (-DNO_OWNER_ASSERT) it must
-#                            find the corruption itself (a lost or doubly handed-out block);
-#                            and route()'s former kOwnerPool shortcut (-DPOOL_TOKEN_DROP)
-#                            must still show as stranded free blocks (regression check)
-#   verify/check.sh all      both (default; what CTest runs, ~1 min)
-#   verify/check.sh deep     all, plus bigger instances (~15 min, 4 GB of RAM)
+#   verify/check.sh safe     the protocol as the code implements it, with the fix for the
+#                            closed-mailbox race (-DFIXED_CLOSED_DROP, see README): every
+#                            run must end with 0 errors and a complete search; fork runs
+#                            check the child twice: the code's recovery for P1-P3, P7, P8
+#                            (-DCHILD_LEAKS_OK) and the fixed recovery for everything
+#   verify/check.sh unsafe   seeded bugs spin must find (README lists them), and the two
+#                            bugs of the current code (code-*): spin must keep finding
+#                            them until src/ is fixed (then move them to safe)
+#   verify/check.sh all      both (default; CTest runs safe and unsafe, ~1.5 min each)
+#   verify/check.sh deep     all, plus bigger instances (minutes, several GB)
 #
 # Environment: SPIN_DEFS adds -D flags to every model (e.g. SPIN_DEFS=-DPOOL_TOKEN_DROP),
 # PAN_OPT the optimisation flag for pan (default -O0),
@@ -118,29 +119,48 @@ run() {
   esac
 }
 
-# Exhaustive (-DCOLLAPSE: compressed state vectors, nothing lost) where the search ends
-# within about half a minute on one core. `deep` adds the three-thread run with a recycled
-# heap (58 M states, ~3 min, 3.5 GB) and ten minutes of bitstate search (partial) of
-# three threads doing two operations each.
+# Exhaustive (-DCOLLAPSE: compressed state vectors, nothing lost). Fork runs pass -E to
+# pan: the threads that did not survive the fork stay frozen where they stood, which is
+# not a valid end state; the collector's assertions check the end instead.
 mem=-DMEMLIM=4096
+fix=-DFIXED_CLOSED_DROP
 case "$mode" in safe|unsafe|all|deep) ;; *) echo "usage: $0 [safe|unsafe|all|deep]"; exit 2;; esac
 if [ "$mode" = safe ] || [ "$mode" = all ] || [ "$mode" = deep ]; then
-  run safe-2threads ok "-DNT=2 -DNS=2 -DBPS=2 -DMAXOPS=3" "$mem -DCOLLAPSE" ""
-  run safe-1slab-3blocks ok "-DNT=2 -DNS=1 -DBPS=3 -DMAXOPS=4" "$mem -DCOLLAPSE" ""
-  run safe-3threads ok "-DNT=3 -DNS=2 -DBPS=2 -DMAXOPS=1" "$mem -DCOLLAPSE" ""
-  run safe-2threads-recycled ok "-DNT=2 -DNS=2 -DBPS=2 -DMAXOPS=2 -DMAXLIVES=2" "$mem -DCOLLAPSE" ""
+  run safe-2slabs-2classes ok "$fix -DNT=2 -DNS=2 -DU=2 -DNCLS=2 -DMAXOPS=2" "$mem -DCOLLAPSE" ""
+  run safe-1slab-2classes-3ops ok "$fix -DNT=2 -DNS=1 -DU=2 -DNCLS=2 -DMAXOPS=3" "$mem -DCOLLAPSE" ""
+  run safe-3threads ok "$fix -DNT=3 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=1" "$mem -DCOLLAPSE" ""
+  run safe-recycled ok "$fix -DNT=2 -DNS=1 -DU=2 -DNCLS=2 -DMAXOPS=2 -DMAXLIVES=2" "$mem -DCOLLAPSE" ""
+  run safe-fastcache-latefree ok "$fix -DNT=2 -DNS=1 -DU=2 -DNCLS=2 -DMAXOPS=3 -DFAST -DLATE_FREE" "$mem -DCOLLAPSE" ""
+  run safe-fork-code ok "$fix -DFORK -DCHILD_LEAKS_OK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
+  run safe-fork-fixed ok "$fix -DFORK -DFIXED_CHILD -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
 fi
 if [ "$mode" = deep ]; then
-  run deep-3threads-recycled ok "-DNT=3 -DNS=2 -DBPS=2 -DMAXOPS=1 -DMAXLIVES=2" "-DMEMLIM=8192 -DCOLLAPSE" ""
-  run deep-3threads-2ops-bitstate ok "-DNT=3 -DNS=2 -DBPS=2 -DMAXOPS=2" "-DBITSTATE" "-w32" 600
+  run deep-2slabs-2classes-3ops ok "$fix -DNT=2 -DNS=2 -DU=2 -DNCLS=2 -DMAXOPS=3" "-DMEMLIM=8192 -DCOLLAPSE" ""
+  run deep-fork-code-3ops ok "$fix -DFORK -DCHILD_LEAKS_OK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "$mem -DCOLLAPSE" "-E"
+  run deep-fork-fixed-3ops ok "$fix -DFORK -DFIXED_CHILD -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "$mem -DCOLLAPSE" "-E"
+  run deep-fork-fixed-2classes-fast ok "$fix -DFORK -DFIXED_CHILD -DFAST -DNT=2 -DNS=1 -DU=2 -DNCLS=2 -DMAXOPS=3" "-DMEMLIM=8192 -DCOLLAPSE" "-E"
+  run deep-3threads-2ops-bitstate ok "$fix -DNT=3 -DNS=2 -DU=2 -DNCLS=2 -DMAXOPS=2" "-DBITSTATE" "-w32" 600
+  run deep-pool-token-drop "assert:P4_remote_free_stranded" "$fix -DPOOL_TOKEN_DROP -DNT=3 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" \
+      "$mem -DCOLLAPSE" ""
 fi
 if [ "$mode" = unsafe ] || [ "$mode" = all ] || [ "$mode" = deep ]; then
-  run unsafe-drain "assert:hakmem_ownership_violation" "-DUNSAFE_DRAIN -DNT=2 -DNS=2 -DBPS=2 -DMAXOPS=3" \
+  run unsafe-drain "assert:hakmem_ownership_violation" "$fix -DUNSAFE_DRAIN -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" \
       "$mem -DCOLLAPSE" ""
-  run pool-token-drop "assert:P6_free_blocks_stranded" "-DPOOL_TOKEN_DROP -DNT=3 -DNS=2 -DBPS=2 -DMAXOPS=1" \
+  run unsafe-drain-no-assert "assert:P3_block" "$fix -DUNSAFE_DRAIN -DNO_OWNER_ASSERT -DNT=2 -DNS=2 -DU=2 -DNCLS=1 -DMAXOPS=3" \
       "$mem -DCOLLAPSE" ""
-  run unsafe-drain-no-assert error "-DUNSAFE_DRAIN -DNO_OWNER_ASSERT -DNT=2 -DNS=2 -DBPS=2 -DMAXOPS=3" \
+  run letgo-no-recheck "assert:P4_remote_free_stranded" "$fix -DLETGO_NO_RECHECK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" \
       "$mem -DCOLLAPSE" ""
+  run no-class-check "assert:P8_wrong_class" "$fix -DNO_CLASS_CHECK -DNT=2 -DNS=2 -DU=2 -DNCLS=2 -DMAXOPS=2" \
+      "$mem -DCOLLAPSE" ""
+  run carve-list-before-count "assert:P3_block_twice" "$fix -DFORK -DFIXED_CHILD -DCARVE_LIST_BEFORE_COUNT -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" \
+      "$mem -DCOLLAPSE" "-E"
+  run child-keeps-hint "assert:P7_hint_without_owner" "$fix -DFORK -DFIXED_CHILD -DCHILD_KEEPS_HINT -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" \
+      "$mem -DCOLLAPSE" "-E"
+  run child-trusts-lists "assert:P6_slab_lost" "$fix -DFORK -DFIXED_CHILD -DCHILD_TRUSTS_LISTS -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" \
+      "$mem -DCOLLAPSE" "-E"
+  # The code as it is (no FIXED_*): the two bugs spin found in it (README, "Bugs found").
+  run code-closed-drop "assert:P4_remote_free_stranded" "-DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" ""
+  run code-fork-child error "$fix -DFORK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
 fi
 
 if [ "$failures" != 0 ]; then

@@ -1,67 +1,85 @@
 /*
  * slab_protocol.pml -- Promela model of hakmem's slab ownership protocol
- * (notes/protocol.md; code in src/tiny/ownership.cpp, heap.cpp, refill.cpp, collect.cpp,
- * superslab.cpp, slab_ops.cpp and src/api/alloc_inline.h). Each inline below is named
- * after the C++ function it stands for; change both together.
+ * (code: src/tiny/ownership.cpp, heap.cpp, refill.cpp, collect.cpp, slab_ops.cpp, the pool
+ * of superslab.cpp, src/api/alloc_inline.h; the fork child of heap.cpp). Each inline is
+ * named after the C++ function it stands for; change both together.
  *
- * The instance: NT threads (tids 1..NT) share NS slabs of one size class with BPS blocks
- * each. A slab has an owner (kOwnerPool while it sits in the pool of free slabs, 0 when
- * unowned, else a tid), an owner-only local free list, an atomic remote stack (push by
- * CAS, drain by exchange) and the `listed` token. A thread heap has a mailbox (MPSC stack
- * of slabs, CLOSED at exit) and owner-local lists (bound, partial, full, empty; here the
- * bound slab plus the ghost set owned[]). The global mailbox and adopt lists are locked
- * lists. A thread runs up to MAXOPS operations -- malloc, free of ANY allocated block
- * (its own or one that another thread, live or exited, handed to it), heap_tick,
- * collect_orphans -- and may exit at any time; with MAXLIVES > 1 the heap of thread 1 is
- * then recycled for a new thread with the same tid (heap_new's free list of heaps).
- * A slab bound to its owner carries bound_hint: pushers do not announce it, and the
- * owner looks at its remote stack when it unbinds it.
- * Not modelled: the fast cache (HAKMEM_TINY_FAST_CAP, owner-local), carving (blocks are
- * carved when the slab is formatted), several size classes, guard mode, fork (the
- * child's release_dead_owners), SuperSlab conversion between kinds, the order of the
- * partial/full/empty lists (any owned slab with free blocks may be chosen).
+ * The instance: NT threads (tids 1..NT) share NS slabs of U units each. NCLS size classes:
+ * class c has blocks of SZ(c) = c + 1 units, so a slab cut for class 1 has blocks that
+ * overlap those of class 0. Blocks are named by their first unit (0 .. NS*U-1). A slab
+ * has an owner (kOwnerPool while in the pool, 0 when unowned, else a tid), an owner-local
+ * part (free list, used, carved, class, place = its heap list) and a shared part (remote
+ * stack, the `listed` token, adopt_listed + the adopt-list entry, bound_hint). A heap has
+ * a mailbox (closed at exit), a bound slab per class, a partial and an empty list (place[]
+ * of the slabs it owns) and, with -DFAST, a fast cache of one block. Global per-class lists:
+ * the mailbox (entries carry the token) and the adopt list (hint entries). Threads run up
+ * to MAXOPS operations -- malloc of either class, free of ANY allocated block (the program
+ * hands blocks between threads, also blocks of exited or dead threads), heap_tick,
+ * collect_orphans, and with -DFORK one fork() -- then exit (heap_thread_exit); with
+ * MAXLIVES > 1 thread 1's heap is recycled (same tid). With -DLATE_FREE a thread may free
+ * one more block after its teardown (a TLS destructor: retired heap, no adoption).
  *
- * Ghost state (only here to state the properties):
- *   gstate[b], holder[b]  FREE_LOCAL | FREE_REMOTE | ALLOC(by holder)   per block
- *   owned[t]              slabs thread t believes it owns (its bound/partial/full/empty)
- *   pend[s]               threads obliged to announce s: a pusher whose push made the
- *                         stack non-empty (until slab_notify's exchange), a releaser (until
- *                         it looked at remote_head), a thread that cleared the token in
- *                         slab_take_listed (until it owns s or looked at remote_head)
- *   where[s]              the mailbox or list s is on (this IS the lists' content)
+ * Fork: the forking thread runs on alone (the `provided` clause freezes every other thread
+ * where it stands, which may be between any two stores of an owner-local update: with
+ * -DFORK every owner-local operation is split at each store, FORK_POINT), then runs the
+ * child's recovery (heap_abandon_others_in_child) and goes on with its operations. Every
+ * global list and pool operation is one atomic step here, which is what holding all those
+ * locks across fork() buys: no thread is inside one at fork time.
  *
- * Properties (assert; the numbers are referred to below):
- *   P1 never two owners: a winning claim (slab_acquire) finds s in nobody else's owned[];
- *      the never claim checks owned[t] has s => owner[s] == t in every reachable state.
- *   P2 only the owner touches the local list / used / drains: assert(owner == self) in
- *      slab_drain ("hakmem: ownership violation"), slab_pop, slab_push_local, format.
- *   P3 no block on two lists, none handed out twice: gstate checks at every pop, push,
- *      drain and format; the collector's walk of every list at the end.
- *   P4 no remote free is lost: never claim, in every state: remote_head != NIL => owned
- *      by a thread, or listed, or pend > 0. Collector, at the end: a non-empty remote stack sits on the
- *      global mailbox or adopt list.
- *   P5 a slab is on at most one list, and only its token holder puts it there.
- *   P6 adoption: at the end, a slab with free blocks is in the pool or on a global list
- *      (else its free memory is stranded until someone frees into it). -DNO_P6 drops it.
- *   P7 bound_hint is set only on a slab its owner holds (so "no announcement" is safe).
+ * Ghost state:
+ *   gst[u], holder[u]  UNCARVED | LOCAL | REMOTE | ALLOC(holder) | FAST(holder) |
+ *                      TRANS(holder: inside an allocator call) | LEAK (unreachable: a dead
+ *                      thread held it at fork)
+ *   owned[t]           slabs heap t believes it owns (bound, partial, empty)
+ *   pendm[s]           threads obliged to look at s's remote stack: a pusher whose push
+ *                      made it non-empty (until slab_notify's token exchange or its own
+ *                      claim-and-drain), a releaser (until it looked), a claimer (until it
+ *                      drained), a thread that cleared the token (until it drained or
+ *                      looked), an owner unbinding s (until it looked)
  *
- * Variants (spin -D...):
- *   -DUNSAFE_DRAIN     the seed's bug as hakmem_faulty has it (HAKMEM_FAULT_UNSAFE_DRAIN
- *                      in slab_acquire): drain a slab with remote frees before the claim.
- *                      The ownership assertion in slab_drain must fire.
- *   -DNO_OWNER_ASSERT  without that assertion (the seed shipped without it): with
- *                      UNSAFE_DRAIN the ghost checks find the corruption itself.
- *   -DPOOL_TOKEN_DROP  route() with its former kOwnerPool shortcut (a late notifier that
- *                      found the slab pooled cleared the token instead of listing it).
- *                      spin found P6 (3 threads) and P4 (3 threads, one heap recycled)
- *                      broken by it; the code now lists the slab, as the default model does.
- *   -DNT= -DNS= -DBPS= -DMAXOPS= -DMAXLIVES=   size of the instance.
+ * Properties (the assertion names appear in spin's report):
+ *   P1 never two owners (claim and never claim).
+ *   P2 only the owner touches the local list, used, carved, class; only the owner drains
+ *      (hakmem_ownership_violation in slab_drain, P2_not_owner elsewhere).
+ *   P3 no block handed out twice, on two lists, or both live and listed; carving only
+ *      uncarved blocks; no block lost (except LEAK); P3_overlap: a slab is re-cut (formatted)
+ *      only when no block of its previous cut is live or queued.
+ *   P4 no remote free stranded, in every state: a non-empty remote stack has the token
+ *      held, or someone obliged to look (pendm), or an owner who will drain it unasked (bound
+ *      slab, or the owner is exiting: closed mailbox). At the end: it is in a global mailbox.
+ *   P5 the token and the lists: a mailbox entry carries the token; an adopt entry has
+ *      adopt_listed; a slab is at most once in each. At the end no token is held by nobody.
+ *   P6 adoption: at the end an unowned slab with free blocks (or uncarved room) is on the
+ *      adopt list or in a global mailbox; a slab owned by kOwnerPool is in the pool.
+ *   P7 bound_hint only on a slab its owner has bound.
+ *   P8 a malloc of class c gets a block of a slab cut for class c (stale list entries that
+ *      point to a re-cut slab must not be bound for their old class).
+ *   A used count check at the end (no fork): used == blocks out or queued.
  *
- * Reduction: a step that touches only the owner's local state commutes with every step of
- * every other thread (while P2 holds, which is asserted), so an atomic block holds at most
- * one access to shared state (owner, remote_head, listed, mailboxes, lists, pool) plus any
- * owner-local work (Lipton's reduction). With NO_OWNER_ASSERT, P2 is not guaranteed, so the
- * owner-local work is split into the steps the machine makes (OWNER_STEP).
+ * Variants (spin -D...); each seeded bug must be found by check.sh unsafe:
+ *   -DUNSAFE_DRAIN     the seed's drain before the claim (hakmem_ownership_violation)
+ *   -DNO_OWNER_ASSERT  without that assertion: the ghost checks find the corruption (P3)
+ *   -DPOOL_TOKEN_DROP  route() drops the token of a pooled slab (the bug fixed 2026-11-25)
+ *   -DLETGO_NO_RECHECK slab_let_go does not look at the queue after its release: a free
+ *                      routed to the exiting owner's closed mailbox is stranded (P4)
+ *   -DNO_CLASS_CHECK   take_orphan binds a stale entry's re-cut slab for the old class (P8)
+ *   -DCARVE_LIST_BEFORE_COUNT  slab_carve publishes the block before committing `carved`:
+ *                      the fork child carves it again (P3)
+ *   -DCHILD_KEEPS_HINT the child takes dead slabs over without resetting place/bound_hint
+ *   -DCHILD_TRUSTS_LISTS the child leaves dead threads' slabs owned by them (P4/P6)
+ *   -DFIXED_CLOSED_DROP route() looks again after dropping the token on a closed mailbox
+ *                      (the code's drop races slab_let_go's last slab_notify: README)
+ *   -DFIXED_CHILD      the child's recovery also repairs what dead threads left half-done
+ *                      in the SHARED protocol (see the report in verify/README.md)
+ *   -DCHILD_LEAKS_OK   fork runs: accept the stranding the code's child recovery leaves
+ *                      (leaks, checked separately), check everything else
+ *   -DNT= -DNS= -DU= -DNCLS= -DMAXOPS= -DMAXLIVES= -DKEEP= -DKROUNDS= -DFAST -DFORK
+ *
+ * Reduction: without -DFORK, a step that touches only the owner's local state commutes
+ * with every step of every other thread (while P2 holds, which is asserted), so an atomic
+ * block holds one access to shared state plus owner-local work. A fork does not commute
+ * with owner-local stores, so -DFORK splits those at every store (FORK_POINT), and
+ * -DNO_OWNER_ASSERT splits them completely.
  */
 
 #ifndef NT
@@ -70,8 +88,11 @@
 #ifndef NS
 #define NS 2
 #endif
-#ifndef BPS
-#define BPS 2
+#ifndef U
+#define U 2
+#endif
+#ifndef NCLS
+#define NCLS 2
 #endif
 #ifndef MAXOPS
 #define MAXOPS 3
@@ -79,91 +100,139 @@
 #ifndef MAXLIVES
 #define MAXLIVES 1
 #endif
-#define LIVES (self == 1 -> MAXLIVES : 1)   /* only thread 1's heap is recycled */
-#define NB (NS * BPS)
+#ifndef KEEP
+#define KEEP 1                  /* kKeepEmptySmall is 4, kKeepEmptyMedium 1 */
+#endif
+#ifndef KROUNDS
+#define KROUNDS 1               /* slab_let_go's kRounds is 4: rounds beyond 1 repeat it */
+#endif
+#define LIVES (self == 1 -> MAXLIVES : 1)
+#define NU (NS * U)
+#define SZ(c) ((c) + 1)
+#define CAP(c) (U / SZ(c))
+#define SLAB_OF(u) ((u) / U)
+#define BLK(sl, i) ((sl) * U + (i) * SZ(cls[sl]))
+#define HAS_FREE(sl) (free_head[sl] != NIL || carved[sl] < CAP(cls[sl]))   /* slab_has_free */
 
 #ifdef NO_OWNER_ASSERT
 #define OWNER_STEP
 #else
 #define OWNER_STEP atomic
 #endif
+#if defined(FORK) || defined(NO_OWNER_ASSERT)
+#define FORK_POINT }; OWNER_STEP {
+#else
+#define FORK_POINT
+#endif
 
-#define NIL 255                 /* null block pointer */
-#define NONE 255                /* no slab */
-#define OWNER_NONE 0            /* kOwnerNone */
-#define OWNER_POOL 254          /* kOwnerPool */
-#define SLAB_OF(b) ((b) / BPS)  /* free(p) finds the slab by masking p */
+#define NIL 255
+#define NONE 255
+#define OWNER_NONE 0
+#define OWNER_POOL 254
 #define BIT(s) (1 << (s))
 
-#define G_LOCAL  0
-#define G_REMOTE 1
-#define G_ALLOC  2
-#define FREEING(t) (16 + (t))   /* holder while thread t frees the block */
+#define G_UNCARVED 0
+#define G_LOCAL  1
+#define G_REMOTE 2
+#define G_ALLOC  3
+#define G_FAST   4
+#define G_TRANS  5
+#define G_LEAK   6
 
-#define W_NONE  0
-#define W_GMB   1               /* OrphanList::kMailbox */
-#define W_ADOPT 2               /* OrphanList::kAdopt */
-#define W_MB(t) (2 + (t))       /* heap(t)->mailbox */
+#define W_NONE 0
+#define W_GMB(c) (1 + (c))          /* the global mailbox of class c */
+#define W_MB(t) (1 + NCLS + (t))    /* heap(t)->mailbox */
+#define IS_GMB(w) ((w) >= 1 && (w) <= NCLS)
 
-/* ---- Slab (SuperSlab header) ---- */
-byte owner[NS] = OWNER_POOL;    /* owner_tid: a fresh SuperSlab's slabs are in the pool */
+#define P_NONE 0
+#define P_BOUND 1
+#define P_PARTIAL 2
+#define P_EMPTY 3
+
+#define L_MAILBOX 0
+#define L_ADOPT 1
+
+/* ---- Slab ---- */
+byte owner[NS] = OWNER_POOL;
 byte remote_head[NS] = NIL;
-byte free_head[NS];             /* freelist (owner-local) */
-byte used[NS];                  /* used (owner-local) */
+byte free_head[NS] = NIL;   /* owner-local from here ... */
+byte used[NS];
+byte carved[NS];
+byte cls[NS];
+byte place[NS];             /* ... to here */
 bool listed[NS];
-byte where[NS];                 /* list_next + the list heads */
-bool in_pool[NS] = true;        /* bit in SuperSlab::free_mask */
-bool bound_hint[NS];            /* bound to its owner: pushers need not announce */
-byte link[NB];                  /* a free block's first word */
+byte where[NS];             /* mailbox entry (list_next + the heads) */
+bool adopt_listed[NS];
+byte adopt_on[NS];          /* adopt entry: 0, or 1 + the class of the list (adopt_next) */
+bool in_pool[NS] = true;    /* free_mask */
+bool bound_hint[NS];
+byte link[NU];
 /* ---- ThreadHeap ---- */
-bool closed[NT + 1];            /* mailbox == kMailboxClosed */
+bool closed[NT + 1];
+bool live[NT + 1];
+byte fc[NT + 1] = NIL;      /* the fast cache (one block) */
 byte ndone;
+/* ---- fork ---- */
+byte forker;                /* _pid of the thread that forked; the others are frozen */
+bool dead[NT + 1];
+bool childdone;
 /* ---- ghosts ---- */
-/* Always false: `assert(cond || name)` makes spin's report name the property. */
 bool hakmem_ownership_violation, P1_two_owners, P2_not_owner, P3_block_twice, P3_block_lost,
-     P4_remote_free_lost, P5_listed_token_broken, P6_free_blocks_stranded, P7_hint_without_owner;
-byte gstate[NB];
-byte holder[NB];
+     P3_overlap, P3_used_wrong, P4_remote_free_stranded, P5_list_without_token,
+     P5_token_lost, P6_free_blocks_stranded, P6_slab_lost, P7_hint_without_owner,
+     P8_wrong_class;
+byte gst[NU];
+byte holder[NU];
 byte owned[NT + 1];
-byte pend[NS];
+byte pendm[NS];
+
+#define PEND(sl) pendm[sl] = pendm[sl] | BIT(self)
+#define UNPEND(sl) pendm[sl] = pendm[sl] & ~BIT(self)
 
 /* ======================= ownership.cpp ======================= */
 
-/* slab_drain: only the owner, only through slab_acquire. */
+/* slab_drain: exchange the stack, splice it in front of the free list, used -= n. */
 inline slab_drain(sl) {
   OWNER_STEP {
 #ifndef NO_OWNER_ASSERT
-    assert(owner[sl] == self || hakmem_ownership_violation);       /* P2 */
+    assert(owner[sl] == self || hakmem_ownership_violation);
 #endif
-    atomic { lst = remote_head[sl]; remote_head[sl] = NIL;
-             printf("T%d drains S%d (stack head %d)\n", self, sl, lst) }
+    atomic { dl = remote_head[sl]; remote_head[sl] = NIL; UNPEND(sl) }
+    d_step {
+      dc = 0; dt = dl;
+      do
+      :: dt == NIL -> break
+      :: else ->
+         assert((gst[dt] == G_REMOTE && SLAB_OF(dt) == sl) || P3_block_twice);
+         gst[dt] = G_TRANS; holder[dt] = self; dc++; assert(dc <= U);
+         if :: link[dt] == NIL -> break :: else -> dt = link[dt] fi
+      od
+    }
+    printf("T%d drains S%d (%d blocks)\n", self, sl, dc);
+  FORK_POINT
+    if :: dl != NIL -> link[dt] = free_head[sl] :: else -> skip fi
+  FORK_POINT
     if
-    :: lst != NIL ->
-       d_step {  /* the detached list is private: walk to its tail */
-         cnt = 0; tail = lst;
+    :: dl != NIL ->
+       free_head[sl] = dl;
+       d_step {
+         dw = dl;
          do
-         :: assert((gstate[tail] == G_REMOTE && SLAB_OF(tail) == sl) || P3_block_twice);
-            gstate[tail] = G_LOCAL; cnt++;
-            assert(cnt <= BPS);
-            if
-            :: link[tail] == NIL -> break
-            :: else -> tail = link[tail]
-            fi
+         :: gst[dw] = G_LOCAL; holder[dw] = 0;
+            if :: dw == dt -> break :: else -> dw = link[dw] fi
          od
        }
-       link[tail] = free_head[sl];
-       free_head[sl] = lst;
-       used[sl] = used[sl] - cnt
     :: else -> skip
     fi
+  FORK_POINT
+    used[sl] = used[sl] - dc
   }
 }
 
-/* slab_acquire(h, s, expected): claim (CAS expected -> self) unless already ours, then
- * drain. `dec` ends the caller's obligation (pend) once the slab is ours. */
-inline slab_acquire(sl, exp, okv, dec) {
+/* slab_acquire(h, s, expected): claim unless ours, then drain. */
+inline slab_acquire(sl, exp, okv) {
 #ifdef UNSAFE_DRAIN
-  if  /* HAKMEM_FAULT_UNSAFE_DRAIN: the seed's drain before the claim */
+  if  /* HAKMEM_FAULT_UNSAFE_DRAIN */
   :: exp == OWNER_NONE && remote_head[sl] != NIL -> slab_drain(sl)
   :: else -> skip
   fi;
@@ -172,354 +241,530 @@ inline slab_acquire(sl, exp, okv, dec) {
     if
     :: owner[sl] == self -> okv = true
     :: owner[sl] != self && owner[sl] == exp ->
-       owner[sl] = self; okv = true;
+       owner[sl] = self; okv = true; PEND(sl);
        printf("T%d claims S%d (owner was %d)\n", self, sl, exp);
-       for (k : 1 .. NT) { assert(k == self || (owned[k] & BIT(sl)) == 0 || P1_two_owners) }
+       for (ak : 1 .. NT) { assert(ak == self || (owned[ak] & BIT(sl)) == 0 || P1_two_owners) }
        owned[self] = owned[self] | BIT(sl)
     :: else -> okv = false
-    fi;
-    if :: okv -> pend[sl] = pend[sl] - dec :: else -> skip fi
+    fi
   }
-  if
-  :: okv -> slab_drain(sl)
-  :: else -> skip
-  fi
+  if :: okv -> slab_drain(sl) :: else -> skip fi
 }
 
-/* orphan_push (caller holds the token) / orphan_pop (any slab of the list: order is
- * abstracted away). */
-inline orphan_push(sl, w) {
-  atomic { assert(where[sl] == W_NONE && listed[sl]); where[sl] = w;   /* P5 */
-           if
-           :: w == W_GMB -> printf("T%d pushes S%d on the global mailbox\n", self, sl)
-           :: else -> printf("T%d pushes S%d on the adopt list\n", self, sl)
-           fi }
+/* orphan_push(kMailbox, class, s): the caller holds the token. */
+inline orphan_push_mailbox(sl) {
+  atomic { assert((where[sl] == W_NONE && listed[sl]) || P5_list_without_token);
+           where[sl] = W_GMB(cls[sl]);
+           printf("T%d puts S%d on the global mailbox of class %d\n", self, sl, cls[sl]) }
 }
-inline orphan_pop(w, out) {
+
+/* orphan_pop(which, c): any entry of the list (the order is abstracted away). */
+inline orphan_pop(which, c, out) {
   atomic {
     out = NONE;
-    for (k : 0 .. NS - 1) {
+    for (ak : 0 .. NS - 1) {
       if
-      :: where[k] == w && out == NONE -> out = k
-      :: where[k] == w && out == NONE -> skip   /* or a later one */
+      :: out == NONE && ((which == L_MAILBOX && where[ak] == W_GMB(c)) ||
+                         (which == L_ADOPT && adopt_on[ak] == 1 + c)) -> out = ak
+      :: out == NONE && ((which == L_MAILBOX && where[ak] == W_GMB(c)) ||
+                         (which == L_ADOPT && adopt_on[ak] == 1 + c)) -> skip
       :: else -> skip
       fi
     }
     if
-    :: out == NONE ->  /* skipped all: the first one */
-       for (k : 0 .. NS - 1) { if :: where[k] == w && out == NONE -> out = k :: else -> skip fi }
+    :: out == NONE ->
+       for (ak : 0 .. NS - 1) {
+         if
+         :: out == NONE && ((which == L_MAILBOX && where[ak] == W_GMB(c)) ||
+                            (which == L_ADOPT && adopt_on[ak] == 1 + c)) -> out = ak
+         :: else -> skip
+         fi
+       }
     :: else -> skip
     fi;
     if
-    :: out != NONE -> where[out] = W_NONE; printf("T%d pops S%d from global list %d\n", self, out, w)
+    :: out != NONE && which == L_MAILBOX -> where[out] = W_NONE;
+       printf("T%d pops S%d from the global mailbox of class %d\n", self, out, c)
+    :: out != NONE && which == L_ADOPT -> adopt_on[out] = 0; adopt_listed[out] = false;
+       printf("T%d pops S%d from the adopt list of class %d\n", self, out, c)
     :: else -> skip
-    fi
+    fi;
+    ak = 0
   }
+}
+
+/* adopt_offer(s, c): once on the adopt list of class c. */
+inline adopt_offer(sl, c) {
+  atomic { at = adopt_listed[sl]; adopt_listed[sl] = true }
+  if
+  :: !at -> atomic { assert(adopt_on[sl] == 0 || P5_list_without_token); adopt_on[sl] = 1 + c;
+                     printf("T%d offers S%d for adoption (class %d)\n", self, sl, c) }
+  :: else -> skip
+  fi
 }
 
 /* route(s): the caller holds the token. */
 inline route(sl) {
-  atomic { o = owner[sl]; printf("T%d routes S%d: owner %d\n", self, sl, o) }
-  if
+  do
+  :: atomic { ro = owner[sl]; printf("T%d routes S%d: owner %d\n", self, sl, ro) }
+     if
 #ifdef POOL_TOKEN_DROP
-  /* The code before 2026-11-25 15:00: a late notifier dropped the token of a pooled
-   * slab. spin found the slab re-taken, released with free blocks and stranded (its
-   * releaser's offer failed on the token being dropped): P6. Kept to show the check. */
-  :: o == OWNER_POOL ->
-     atomic { listed[sl] = false; printf("T%d: S%d is pooled, drops its token\n", self, sl) }
-  :: o == OWNER_NONE -> orphan_push(sl, W_GMB)
+     :: ro == OWNER_POOL -> atomic { listed[sl] = false; printf("T%d: S%d pooled, drops the token\n", self, sl) }; break
+     :: ro == OWNER_NONE -> orphan_push_mailbox(sl); break
 #else
-  :: o == OWNER_POOL || o == OWNER_NONE -> orphan_push(sl, W_GMB)   /* stale entries are harmless */
+     :: ro == OWNER_NONE || ro == OWNER_POOL -> orphan_push_mailbox(sl); break
 #endif
-  :: else ->
-     atomic {  /* CAS push on heap(o)->mailbox; gives up on kMailboxClosed */
-       if
-       :: closed[o] -> tok = true
-       :: else -> assert(where[sl] == W_NONE && listed[sl]); where[sl] = W_MB(o); tok = false;
-                  printf("T%d puts S%d in T%d's mailbox\n", self, sl, o)
-       fi
-     }
-     if :: tok -> orphan_push(sl, W_GMB) :: else -> skip fi
-  fi
+     :: else ->
+        atomic {  /* CAS push on heap(owner)->mailbox, until it reads kMailboxClosed */
+          if
+          :: closed[ro] -> rd = true
+          :: else -> assert((where[sl] == W_NONE && listed[sl]) || P5_list_without_token);
+                     where[sl] = W_MB(ro); rd = false;
+                     printf("T%d puts S%d in T%d's mailbox\n", self, sl, ro)
+          fi
+        }
+        if :: !rd -> break :: else -> skip fi;
+        /* the owner is exiting: it lets go of s and looks at the queue after that */
+#ifndef FIXED_CLOSED_DROP
+        atomic { listed[sl] = false; printf("T%d: T%d's mailbox is closed, drops the token of S%d\n", self, ro, sl) }
+        break
+#else
+        /* ... unless it has already let go (its last look may have lost to our token):
+         * after the drop, look at the owner again and announce once more if it changed */
+        atomic { listed[sl] = false; PEND(sl); printf("T%d: T%d's mailbox is closed, drops the token of S%d\n", self, ro, sl) }
+        atomic { rd = ((owner[sl] == ro && closed[ro]) || remote_head[sl] == NIL); if :: rd -> UNPEND(sl) :: else -> skip fi }
+        if :: rd -> break :: else -> skip fi;
+        atomic { nt = listed[sl]; listed[sl] = true; UNPEND(sl);
+                 printf("T%d notifies S%d again (token was %d)\n", self, sl, nt) }
+        if :: nt -> break :: else -> skip fi
+#endif
+     fi
+  od;
+  rd = false; ro = 0
 }
 
-/* slab_notify: the caller's obligation (pend) ends with the exchange of the token. */
 inline slab_notify(sl) {
-  atomic { tok = listed[sl]; listed[sl] = true; pend[sl]--;
-           printf("T%d notifies S%d (token was %d)\n", self, sl, tok) }
-  if
-  :: tok -> skip
-  :: else -> route(sl)
-  fi
+  atomic { nt = listed[sl]; listed[sl] = true; UNPEND(sl);
+           printf("T%d notifies S%d (token was %d)\n", self, sl, nt) }
+  if :: !nt -> route(sl) :: else -> skip fi
 }
 
-/* slab_release: store 0, then look at remote_head (Dekker with slab_remote_free).
- * hasfree = slab_has_free(s), read by heap_thread_exit/collect_orphans just before. */
-inline slab_release(sl) {
-  atomic { assert(owner[sl] == self && !bound_hint[sl]); hasfree = (free_head[sl] != NIL);
-           owner[sl] = OWNER_NONE; owned[self] = owned[self] & ~BIT(sl); pend[sl]++;
-           printf("T%d releases S%d (free blocks %d)\n", self, sl, hasfree) }
-  atomic { rel = (remote_head[sl] != NIL); if :: !rel -> pend[sl]-- :: else -> skip fi }
-  if :: rel -> slab_notify(sl) :: else -> skip fi
-}
-
-/* slab_take_listed: the caller popped sl from a mailbox or list. */
-inline slab_take_listed(sl, okv) {
-  atomic { listed[sl] = false; pend[sl]++; printf("T%d clears the token of S%d\n", self, sl) }
-  slab_acquire(sl, OWNER_NONE, okv, 1);
+inline slab_take_listed(sl, okv, exp) {
+  atomic { listed[sl] = false; PEND(sl); printf("T%d clears the token of S%d\n", self, sl) }
+  slab_acquire(sl, exp, okv);
   if
   :: !okv ->
-     atomic { rel = (remote_head[sl] != NIL); if :: !rel -> pend[sl]-- :: else -> skip fi }
-     if :: rel -> slab_notify(sl) :: else -> skip fi
+     atomic { tr = (remote_head[sl] != NIL); if :: !tr -> UNPEND(sl) :: else -> skip fi }
+     if :: tr -> slab_notify(sl) :: else -> skip fi
   :: else -> skip
   fi
 }
 
-/* ============ slab_ops.cpp, alloc_inline.h: owner-local block operations ============ */
+/* pool_return_slab: owner_tid = kOwnerPool, then free_mask under the pool lock. */
+inline pool_return_slab(sl) {
+  atomic {
+    assert(owner[sl] == self || P2_not_owner);
+    assert((used[sl] == 0 && remote_head[sl] == NIL) || P3_overlap);
+    assert(!bound_hint[sl] || P7_hint_without_owner);
+    owner[sl] = OWNER_POOL; owned[self] = owned[self] & ~BIT(sl);
+    printf("T%d returns S%d to the pool\n", self, sl)
+  }
+  in_pool[sl] = true
+}
 
-/* slab_pop */
+/* slab_let_go: pool when unused; else release, look at the queue (Dekker with the push),
+ * offer for adoption; a raced push: claim again, drain, loop; after KROUNDS: notify. */
+inline slab_let_go(sl) {
+  lr = 0;
+  do
+  :: used[sl] == 0 -> pool_return_slab(sl); break
+  :: else ->
+     atomic {
+       assert(owner[sl] == self || P2_not_owner);
+       lc = cls[sl]; lhf = HAS_FREE(sl);
+       owner[sl] = OWNER_NONE; owned[self] = owned[self] & ~BIT(sl); PEND(sl);
+       printf("T%d lets go of S%d (free blocks: %d)\n", self, sl, lhf)
+     }
+#ifdef LETGO_NO_RECHECK
+     UNPEND(sl);
+     if :: lhf -> adopt_offer(sl, lc) :: else -> skip fi;
+     break
+#else
+     atomic { lrel = (remote_head[sl] != NIL); if :: !lrel -> UNPEND(sl) :: else -> skip fi }
+     if
+     :: !lrel -> if :: lhf -> adopt_offer(sl, lc) :: else -> skip fi; break
+     :: lrel && lr == KROUNDS -> slab_notify(sl); break
+     :: lrel && lr < KROUNDS ->
+        atomic {
+          if
+          :: owner[sl] == OWNER_NONE ->
+             owner[sl] = self; owned[self] = owned[self] | BIT(sl); lok = true;
+             printf("T%d claims S%d again (a free raced the release)\n", self, sl);
+             for (ak : 1 .. NT) { assert(ak == self || (owned[ak] & BIT(sl)) == 0 || P1_two_owners) }
+          :: else -> lok = false; UNPEND(sl)   /* a freeing thread claimed it: its queue now */
+          fi
+        }
+        if :: lok -> slab_drain(sl); lr++ :: else -> break fi
+     fi
+#endif
+  od;
+  lr = 0; lc = 0; lhf = false; lrel = false; lok = false
+}
+
+/* slab_remote_free: push; the push that made the stack non-empty announces it, unless
+ * the slab is bound; an unowned slab is adopted by the freeing thread (claim, drain,
+ * settle) when it has a heap and wins the token. */
+inline slab_remote_free(sl, bl) {
+  atomic {
+    rp = remote_head[sl]; link[bl] = rp; remote_head[sl] = bl;
+    assert(gst[bl] == G_TRANS && holder[bl] == self);
+    gst[bl] = G_REMOTE; holder[bl] = 0;
+    if :: rp == NIL -> PEND(sl) :: else -> skip fi;
+    printf("T%d frees block %d of S%d remotely (stack was %d)\n", self, bl, sl, rp)
+  }
+  if
+  :: rp == NIL ->
+     atomic { rt = bound_hint[sl]; if :: rt -> UNPEND(sl) :: else -> skip fi }
+     if
+     :: rt -> skip
+     :: else ->
+        atomic { ro2 = owner[sl] }
+        if
+        :: ro2 == OWNER_NONE && live[self] ->
+           atomic { rt = listed[sl]; listed[sl] = true;
+                    printf("T%d adopts S%d? (token was %d)\n", self, sl, rt) }
+           if
+           :: !rt -> slab_take_listed(sl, rok, OWNER_NONE);
+                     if :: rok -> heap_settle(sl) :: else -> skip fi
+           :: else -> slab_notify(sl)
+           fi
+        :: else -> slab_notify(sl)
+        fi
+     fi
+  :: else -> skip
+  fi;
+  rp = 0; rt = false; ro2 = 0; rok = false
+}
+
+/* ======================= slab_ops.cpp ======================= */
+
+/* slab_pop, with slab_carve of one block when the list is empty. */
 inline slab_pop(sl, out) {
   OWNER_STEP {
     assert(owner[sl] == self || P2_not_owner);
-    h = free_head[sl];
+    assert(cls[sl] == req || P8_wrong_class);
+    pc = (free_head[sl] == NIL && carved[sl] < CAP(cls[sl]));
     if
-    :: h == NIL -> out = NIL
+    :: pc -> ph = BLK(sl, carved[sl]);
+             assert(gst[ph] == G_UNCARVED || P3_block_twice);
+             link[ph] = free_head[sl]
+    :: else -> skip
+    fi;
+  FORK_POINT
+#ifdef CARVE_LIST_BEFORE_COUNT
+    if :: pc -> free_head[sl] = ph; gst[ph] = G_LOCAL :: else -> skip fi;
+  FORK_POINT
+    if :: pc -> carved[sl]++ :: else -> skip fi;
+#else
+    if :: pc -> carved[sl]++ :: else -> skip fi;   /* carved is committed first */
+  FORK_POINT
+    if :: pc -> free_head[sl] = ph; gst[ph] = G_LOCAL :: else -> skip fi;
+#endif
+  FORK_POINT
+    ph = free_head[sl];
+    if
+    :: ph == NIL -> out = NIL
     :: else ->
-       free_head[sl] = link[h];
-       atomic { assert((gstate[h] == G_LOCAL && SLAB_OF(h) == sl) || P3_block_twice);
-                gstate[h] = G_ALLOC; holder[h] = self; used[sl]++; out = h;
-                printf("T%d allocates block %d of S%d\n", self, h, sl) }
-    fi
+       assert((gst[ph] == G_LOCAL && SLAB_OF(ph) == sl) || P3_block_twice);
+       free_head[sl] = link[ph]; gst[ph] = G_TRANS; holder[ph] = self; out = ph
+    fi;
+  FORK_POINT
+    if
+    :: out != NIL -> used[sl]++; gst[out] = G_ALLOC;
+       printf("T%d allocates block %d of S%d (class %d)\n", self, out, sl, req)
+    :: else -> skip
+    fi;
+    pc = false; ph = 0
   }
 }
 
-/* slab_format: a slab fresh from the pool: nothing out, nothing pending. */
-inline slab_format(sl) {
-  d_step {
-    assert(owner[sl] == self && used[sl] == 0 && remote_head[sl] == NIL);  /* P2, P3 */
-    cnt = 0; h = free_head[sl];
-    do
-    :: h == NIL -> break
-    :: else -> assert(gstate[h] == G_LOCAL && SLAB_OF(h) == sl); cnt++; assert(cnt <= BPS);
-               h = link[h]
-    od;
-    assert(cnt == BPS);
-    h = 0; cnt = 0
+/* slab_push_local: the owner frees onto the local list. */
+inline slab_push_local(sl, bl) {
+  OWNER_STEP {
+    assert(owner[sl] == self || P2_not_owner);
+    pp = free_head[sl]; link[bl] = pp;
+  FORK_POINT
+    free_head[sl] = bl;
+    assert(gst[bl] == G_TRANS && holder[bl] == self);
+    gst[bl] = G_LOCAL; holder[bl] = 0;
+    printf("T%d frees block %d of its S%d\n", self, bl, sl);
+  FORK_POINT
+    used[sl]--
   }
 }
 
-/* pool_take_slab: a slab of free_mask, still owned by kOwnerPool. */
+/* slab_format: a slab fresh from the pool gets class c. */
+inline slab_format(sl, c) {
+  OWNER_STEP {
+    assert(owner[sl] == self || P2_not_owner);
+    assert((used[sl] == 0 && remote_head[sl] == NIL) || P3_overlap);
+    d_step {  /* nothing of the previous cut may be live or queued */
+      for (ak : sl * U .. sl * U + U - 1) {
+        assert(gst[ak] == G_UNCARVED || gst[ak] == G_LOCAL || gst[ak] == G_LEAK || P3_overlap)
+      }
+      ak = 0
+    }
+    cls[sl] = c; printf("T%d cuts S%d for class %d\n", self, sl, c);
+  FORK_POINT
+    carved[sl] = 0;
+  FORK_POINT
+    free_head[sl] = NIL;
+    d_step { for (ak : sl * U .. sl * U + U - 1) { gst[ak] = G_UNCARVED; holder[ak] = 0 }; ak = 0 }
+  FORK_POINT
+    used[sl] = 0; place[sl] = P_NONE
+  }
+}
+
+/* pool_take_slab: any slab of free_mask, still owned by kOwnerPool. */
 inline pool_take_slab(out) {
   atomic {
     out = NONE;
-    for (k : 0 .. NS - 1) { if :: in_pool[k] && out == NONE -> out = k :: else -> skip fi }
+    for (ak : 0 .. NS - 1) {
+      if
+      :: in_pool[ak] && out == NONE -> out = ak
+      :: in_pool[ak] && out == NONE -> skip
+      :: else -> skip
+      fi
+    }
     if
-    :: out != NONE -> in_pool[out] = false; printf("T%d takes S%d from the pool\n", self, out)
+    :: out == NONE ->
+       for (ak : 0 .. NS - 1) { if :: in_pool[ak] && out == NONE -> out = ak :: else -> skip fi }
     :: else -> skip
-    fi
+    fi;
+    if :: out != NONE -> in_pool[out] = false; printf("T%d takes S%d from the pool\n", self, out)
+       :: else -> skip fi;
+    ak = 0
   }
-}
-
-/* pool_return_slab: owner_tid = kOwnerPool (release), then into free_mask under the lock. */
-inline pool_return_slab(sl) {
-  atomic { assert(owner[sl] == self && used[sl] == 0 && remote_head[sl] == NIL && !bound_hint[sl]);
-           owner[sl] = OWNER_POOL; owned[self] = owned[self] & ~BIT(sl);
-           printf("T%d returns S%d to the pool\n", self, sl) }
-  in_pool[sl] = true
 }
 
 /* ======================= heap.cpp ======================= */
 
-/* heap_bind (refill's steps 2-5 run with no slab bound). */
-inline heap_bind(sl) {
-  atomic { assert(bound == NONE && owner[sl] == self); bound = sl; bound_hint[sl] = true;
-           printf("T%d binds S%d\n", self, sl) }
-}
-
-/* unlink() of the bound slab: from now on pushers announce; what came before is ours to
- * drain (the seq_cst store/load pair mirrors slab_release against slab_remote_free). */
-inline heap_unbind() {
-  bound_hint[bound] = false;
+/* unlink(): a bound slab is announced again from now on; what came before is ours to
+ * drain (the seq_cst store/load pair mirrors slab_let_go against the push). */
+inline heap_unlink(sl) {
   if
-  :: remote_head[bound] != NIL ->
-     slab_acquire(bound, OWNER_NONE, ok2, 0);
-     assert(ok2)
+  :: place[sl] == P_BOUND ->
+     bnd[cls[sl]] = NONE;
+     atomic { bound_hint[sl] = false; PEND(sl) }
+     atomic { urel = (remote_head[sl] != NIL); if :: !urel -> UNPEND(sl) :: else -> skip fi }
+     if :: urel -> slab_acquire(sl, OWNER_NONE, uok); assert(uok) :: else -> skip fi
   :: else -> skip
   fi;
-  bound = NONE
+  place[sl] = P_NONE; urel = false; uok = false
 }
 
-/* heap_settle: an owned slab goes to the list its state calls for. Lists are derived
- * here (owned[] plus the block counts), so only the unused case does anything: the code
- * keeps up to kKeepEmptySmall (4) unused slabs per class on the empty list, which with
- * NS <= 4 is all of them; heap_tick and heap_thread_exit give them back to the pool. */
+/* heap_bind (refill binds only when the class has no bound slab). */
+inline heap_bind(sl) {
+  assert(bnd[cls[sl]] == NONE && owner[sl] == self && place[sl] != P_BOUND);
+  place[sl] = P_BOUND;
+  atomic { bound_hint[sl] = true; printf("T%d binds S%d\n", self, sl) }
+  bnd[cls[sl]] = sl
+}
+
+/* heap_settle: bound stays; unused: kept empty while fewer than KEEP (and the retention
+ * budget allows: a free choice here) else to the pool; free blocks: partial; full: let go. */
 inline heap_settle(sl) {
-  skip
+  if
+  :: place[sl] == P_BOUND -> skip
+  :: place[sl] != P_BOUND && used[sl] == 0 ->
+     if
+     :: place[sl] == P_EMPTY -> skip
+     :: else ->
+        d_step {
+          ec = 0;
+          for (ek : 0 .. NS - 1) {
+            if :: (owned[self] & BIT(ek)) && place[ek] == P_EMPTY && cls[ek] == cls[sl] -> ec++
+               :: else -> skip fi
+          }
+          ek = 0
+        }
+        if
+        :: ec >= KEEP -> place[sl] = P_NONE; pool_return_slab(sl)
+        :: ec < KEEP -> place[sl] = P_NONE; pool_return_slab(sl)   /* retention budget exceeded */
+        :: ec < KEEP -> place[sl] = P_EMPTY
+        fi;
+        ec = 0
+     fi
+  :: place[sl] != P_BOUND && used[sl] != 0 && HAS_FREE(sl) -> place[sl] = P_PARTIAL
+  :: place[sl] != P_BOUND && used[sl] != 0 && !HAS_FREE(sl) -> place[sl] = P_NONE; slab_let_go(sl)
+  fi
 }
 
-/* heap_process_mailbox */
 inline heap_process_mailbox() {
   atomic {
     taken = 0;
-    for (k : 0 .. NS - 1) {
-      if :: where[k] == W_MB(self) -> taken = taken | BIT(k); where[k] = W_NONE :: else -> skip fi
+    for (ak : 0 .. NS - 1) {
+      if :: where[ak] == W_MB(self) -> taken = taken | BIT(ak); where[ak] = W_NONE :: else -> skip fi
     }
+    ak = 0
   }
   for (s2 : 0 .. NS - 1) {
     if
     :: taken & BIT(s2) ->
-       slab_take_listed(s2, ok2);
+       slab_take_listed(s2, ok2, OWNER_NONE);
        if :: ok2 -> heap_settle(s2) :: else -> skip fi
     :: else -> skip
     fi
   }
+  taken = 0; s2 = 0
 }
 
-/* free_slab_block (alloc_inline.h) for any allocated block: the application handed it to
- * this thread (the hand-over is atomic: two threads never free one block). The owner
- * pushes locally (slab_push_local), anyone else calls slab_remote_free. */
+/* free_slab_block: the program hands any allocated block to this thread. */
 inline do_free() {
   atomic {
     b = 0;
     do
-    :: b < NB && gstate[b] == G_ALLOC && holder[b] >= 1 && holder[b] <= NT -> break
-    :: b < NB -> b++
-    :: b == NB -> break
+    :: b < NU && gst[b] == G_ALLOC -> break
+    :: b < NU -> b++
+    :: b == NU -> break
     od;
     if
-    :: b < NB ->
-       holder[b] = FREEING(self); sb = SLAB_OF(b);
-       mine = (owner[sb] == self)
+    :: b < NU -> gst[b] = G_TRANS; holder[b] = self; sb = SLAB_OF(b);
+                 mine = (live[self] && owner[sb] == self)
     :: else -> skip
     fi
   }
   if
-  :: b < NB && mine ->
-     OWNER_STEP {  /* slab_push_local */
-       assert(owner[sb] == self || P2_not_owner);
-       atomic { assert(gstate[b] == G_ALLOC); gstate[b] = G_LOCAL; holder[b] = 0;
-                printf("T%d frees block %d of its S%d\n", self, b, sb) }
-       prev = free_head[sb];
-       link[b] = prev;
-       free_head[sb] = b;
-       used[sb]--
-     }
-     /* heap_free_local_slow when the list was empty or the slab went unused */
-     if :: prev == NIL || used[sb] == 0 -> heap_settle(sb) :: else -> skip fi
-  :: b < NB && !mine ->  /* slab_remote_free */
-     atomic {
-       assert(gstate[b] == G_ALLOC && holder[b] == FREEING(self));
-       prev = remote_head[sb]; link[b] = prev; remote_head[sb] = b;
-       gstate[b] = G_REMOTE; holder[b] = 0;
-       printf("T%d frees block %d of S%d remotely (stack head was %d)\n", self, b, sb, prev);
-       if :: prev == NIL -> pend[sb]++ :: else -> skip fi
-     }
-     if
-     :: prev == NIL ->
-        /* The push made the stack non-empty. A bound slab's owner drains it unasked
-         * (bound_hint). An unowned slab is adopted by the freeing thread (claim, then
-         * drain, through slab_take_listed). Else slab_notify. */
-        atomic { tok = bound_hint[sb]; if :: tok -> pend[sb]-- :: else -> skip fi }
-        if
-        :: tok -> o = NONE   /* no announcement */
-        :: else -> o = owner[sb]
-        fi;
-        if
-        :: o == NONE -> skip
-        :: o == OWNER_NONE ->
-           atomic { tok = listed[sb]; listed[sb] = true; if :: !tok -> pend[sb]-- :: else -> skip fi;
-                    printf("T%d adopts unowned S%d? (token was %d)\n", self, sb, tok) }
-           if
-           :: !tok -> slab_take_listed(sb, ok2)   /* then heap_settle */
-           :: else -> slab_notify(sb)
-           fi
-        :: else -> slab_notify(sb)
-        fi
+  :: b == NU -> skip
+#ifdef FAST
+  :: b < NU && mine && fc[self] == NIL ->   /* the fast cache has room */
+     atomic { fc[self] = b; gst[b] = G_FAST; printf("T%d caches block %d\n", self, b) }
+  :: b < NU && mine && fc[self] != NIL ->
+#else
+  :: b < NU && mine ->
+#endif
+     slab_push_local(sb, b);
+     if  /* heap_free_local_slow */
+     :: pp == NIL || (used[sb] == 0 && place[sb] != P_BOUND) -> heap_settle(sb)
      :: else -> skip
      fi
-  :: else -> skip
+  :: b < NU && !mine -> slab_remote_free(sb, b)
+  fi
+}
+
+/* return_cached_block */
+inline return_cached(bl) {
+  sb = SLAB_OF(bl);
+  if
+  :: owner[sb] == self -> slab_push_local(sb, bl)
+  :: else -> slab_remote_free(sb, bl)
   fi
 }
 
 /* ======================= refill.cpp ======================= */
 
-/* take_orphan: pop until a slab is ours; bind it if it has free blocks. */
-inline take_orphan(w) {
+inline take_orphan(which) {
   do
   :: ok -> break
   :: else ->
-     orphan_pop(w, s);
+     orphan_pop(which, req, s);
      if
      :: s == NONE -> break
      :: else ->
-        slab_take_listed(s, ok2);
         if
-        :: ok2 && free_head[s] != NIL -> heap_bind(s); ok = true
-        :: ok2 && free_head[s] == NIL -> heap_settle(s)
+        :: which == L_MAILBOX -> slab_take_listed(s, ok2, OWNER_NONE)
+        :: else -> slab_acquire(s, OWNER_NONE, ok2)   /* a hint: the claim may fail */
+        fi;
+        if
+#ifdef NO_CLASS_CHECK
+        :: ok2 && HAS_FREE(s) && bnd[cls[s]] == NONE -> heap_bind(s); bnd[req] = s; ok = true
+        :: ok2 && !(HAS_FREE(s) && bnd[cls[s]] == NONE) -> heap_settle(s)
+#else
+        :: ok2 && cls[s] == req && HAS_FREE(s) -> heap_bind(s); ok = true
+        :: ok2 && !(cls[s] == req && HAS_FREE(s)) -> heap_settle(s)
+#endif
         :: else -> skip
         fi
      fi
   od
 }
 
-/* refill(h, c): the bound slab ran dry. ok = a bound slab with free blocks. */
+/* collect_orphans -> collect_mailbox for every class. */
+inline collect_orphans() {
+  for (cc : 0 .. NCLS - 1) {
+    do
+    :: orphan_pop(L_MAILBOX, cc, cs);
+       if
+       :: cs == NONE -> break
+       :: else ->
+          slab_take_listed(cs, ok2, OWNER_NONE);
+          if
+          :: ok2 && place[cs] != P_NONE -> heap_settle(cs)
+          :: ok2 && place[cs] == P_NONE -> slab_let_go(cs)
+          :: else -> skip
+          fi
+       fi
+    od
+  }
+  cc = 0; cs = 0
+}
+
 inline refill() {
   ok = false;
-  /* 1. the bound slab's own remote frees */
+  /* 1. the bound slab's own remote frees; else it is unbound and settled (full: let go) */
   if
-  :: bound != NONE ->
+  :: bnd[req] != NONE ->
+     s = bnd[req];
      if
-     :: remote_head[bound] != NIL ->
-        slab_acquire(bound, OWNER_NONE, ok2, 0);
-        assert(ok2);
-        ok = (free_head[bound] != NIL)
+     :: remote_head[s] != NIL -> slab_acquire(s, OWNER_NONE, ok2); assert(ok2); ok = HAS_FREE(s)
      :: else -> skip
      fi;
-     if :: !ok -> heap_unbind() :: else -> skip fi   /* heap_place(kFull) */
+     if :: !ok -> heap_unlink(s); heap_settle(s) :: else -> skip fi
   :: else -> skip
   fi;
-  /* 2. own mailbox, then the partial or empty list */
+  /* 2. the mailbox, then the partial list, then the empty list */
   if
   :: !ok ->
      heap_process_mailbox();
-     atomic {  /* owner-local lists: any owned slab with free blocks */
+     atomic {
        s = NONE;
-       for (k : 0 .. NS - 1) {
+       for (ak : 0 .. NS - 1) {
          if
-         :: (owned[self] & BIT(k)) && free_head[k] != NIL && s == NONE -> s = k
-         :: (owned[self] & BIT(k)) && free_head[k] != NIL && s == NONE -> skip
+         :: s == NONE && (owned[self] & BIT(ak)) && place[ak] == P_PARTIAL && cls[ak] == req -> s = ak
+         :: s == NONE && (owned[self] & BIT(ak)) && place[ak] == P_PARTIAL && cls[ak] == req -> skip
          :: else -> skip
          fi
        }
-       if
-       :: s == NONE ->
-          for (k : 0 .. NS - 1) {
-            if :: (owned[self] & BIT(k)) && free_head[k] != NIL && s == NONE -> s = k :: else -> skip fi
-          }
-       :: else -> skip
-       fi;
+       for (ak : 0 .. NS - 1) {   /* the first partial one if all were skipped, else an empty one */
+         if
+         :: s == NONE && (owned[self] & BIT(ak)) && place[ak] == P_PARTIAL && cls[ak] == req -> s = ak
+         :: else -> skip
+         fi
+       }
+       for (ak : 0 .. NS - 1) {
+         if
+         :: s == NONE && (owned[self] & BIT(ak)) && place[ak] == P_EMPTY && cls[ak] == req -> s = ak
+         :: else -> skip
+         fi
+       }
+       ak = 0
      }
      if :: s != NONE -> heap_bind(s); ok = true :: else -> skip fi
   :: else -> skip
   fi;
-  /* 3. global mailbox, 4. adopt list */
-  if :: !ok -> take_orphan(W_GMB) :: else -> skip fi;
-  if :: !ok -> take_orphan(W_ADOPT) :: else -> skip fi;
-  /* 5. pool (mmap gate); 6. a new SuperSlab = out of memory in this model */
+  /* 3. the global mailbox, 4. the adopt list */
+  if :: !ok -> take_orphan(L_MAILBOX) :: else -> skip fi;
+  if :: !ok -> take_orphan(L_ADOPT) :: else -> skip fi;
+  /* 5. the pool; before mapping (= out of memory here): collect_orphans */
   if
   :: !ok ->
      pool_take_slab(s);
-     if
-     :: s == NONE ->  /* before mapping a new SuperSlab: empty slabs parked in the lists */
-        collect_orphans();
-        pool_take_slab(s)
-     :: else -> skip
-     fi;
+     if :: s == NONE -> collect_orphans(); pool_take_slab(s) :: else -> skip fi;
      if
      :: s != NONE ->
-        slab_acquire(s, OWNER_POOL, ok2, 0);
-        assert(ok2);   /* fatal("pool handed out a slab that was not free") */
-        slab_format(s);
+        slab_acquire(s, OWNER_POOL, ok2);
+        assert(ok2);
+        slab_format(s, req);
         heap_bind(s); ok = true
      :: else -> skip
      fi
@@ -527,118 +772,183 @@ inline refill() {
   fi
 }
 
-/* heap_alloc_slow for the class */
+/* heap_alloc_slow (after the fast path found nothing): class req. */
 inline do_malloc() {
+  if
+  :: req = 0
+#if NCLS > 1
+  :: req = 1
+#endif
+  fi;
   b = NIL;
-  if :: bound != NONE -> slab_pop(bound, b) :: else -> skip fi;
+#ifdef FAST
+  atomic {
+    if
+    :: fc[self] != NIL && cls[SLAB_OF(fc[self])] == req ->
+       b = fc[self]; fc[self] = NIL; gst[b] = G_ALLOC; holder[b] = self;
+       printf("T%d allocates block %d from its fast cache\n", self, b)
+    :: else -> skip
+    fi
+  }
+#endif
+  if
+  :: b == NIL && bnd[req] != NONE ->
+     s = bnd[req];
+     if
+     :: free_head[s] == NIL && remote_head[s] != NIL -> slab_acquire(s, OWNER_NONE, ok2)
+     :: else -> skip
+     fi;
+     slab_pop(s, b)
+  :: else -> skip
+  fi;
   if
   :: b == NIL ->
      refill();
-     if :: ok -> slab_pop(bound, b); assert(b != NIL) :: else -> skip fi
+     if :: ok -> slab_pop(bnd[req], b); assert(b != NIL) :: else -> skip fi
   :: else -> skip
   fi
 }
 
-/* heap_tick: the mailbox, then maybe the expired empty slabs go back to the pool. */
-inline heap_tick() {
-  heap_process_mailbox();
-  for (s : 0 .. NS - 1) {
+inline release_kept_empty() {
+  for (s2 : 0 .. NS - 1) {
     if
-    :: (owned[self] & BIT(s)) && s != bound && used[s] == 0 ->
-       if :: skip :: pool_return_slab(s) fi
+    :: (owned[self] & BIT(s2)) && place[s2] == P_EMPTY -> place[s2] = P_NONE; pool_return_slab(s2)
     :: else -> skip
     fi
   }
+  s2 = 0
 }
 
-/* collect_list (collect.cpp): claim every slab of a global list; ours after all ->
- * settle; unused -> pool; else release it, and park those with free blocks (token taken)
- * to be pushed on the adopt list at the end. */
-inline collect_list(w) {
-  do
-  :: orphan_pop(w, sc);
-     if
-     :: sc == NONE -> break
-     :: else ->
-        mine = ((owned[self] & BIT(sc)) != 0);   /* s->place != kNone afterwards */
-        slab_take_listed(sc, ok2);
-        if
-        :: ok2 && mine -> skip                       /* heap_settle */
-        :: ok2 && !mine && used[sc] == 0 -> pool_return_slab(sc)
-        :: ok2 && !mine && used[sc] != 0 ->
-           slab_release(sc);
-           if
-           :: hasfree ->
-              atomic { tok = listed[sc]; listed[sc] = true;
-                       printf("T%d offers S%d for adoption (token was %d)\n", self, sc, tok) }
-              if :: !tok -> keep = keep | BIT(sc) :: else -> skip fi
-           :: else -> skip
-           fi
-        :: else -> skip
-        fi
-     fi
-  od
+inline heap_tick() {
+  heap_process_mailbox();
+  if :: skip :: release_kept_empty() fi
 }
 
-/* collect_orphans: both global lists; then the parked slabs go on the adopt list. */
-inline collect_orphans() {
-  keep = 0;
-  collect_list(W_GMB);
-  collect_list(W_ADOPT);
-  for (sc : 0 .. NS - 1) {
-    if :: keep & BIT(sc) -> orphan_push(sc, W_ADOPT) :: else -> skip fi
-  }
-  keep = 0; sc = 0
-}
-
-/* heap_thread_exit */
 inline heap_thread_exit() {
+  /* flush_fast_caches: a block of a slab we let go of goes back as a remote free */
+  if
+  :: fc[self] != NIL ->
+     atomic { fb = fc[self]; fc[self] = NIL; gst[fb] = G_TRANS; holder[fb] = self }
+     return_cached(fb)
+  :: else -> skip
+  fi;
   atomic {  /* mailbox.exchange(kMailboxClosed) */
     closed[self] = true; taken = 0;
-    printf("T%d exits\n", self);
-    for (k : 0 .. NS - 1) {
-      if :: where[k] == W_MB(self) -> taken = taken | BIT(k); where[k] = W_NONE :: else -> skip fi
+    printf("T%d exits: closes its mailbox\n", self);
+    for (ak : 0 .. NS - 1) {
+      if :: where[ak] == W_MB(self) -> taken = taken | BIT(ak); where[ak] = W_NONE :: else -> skip fi
     }
+    ak = 0
   }
   for (s2 : 0 .. NS - 1) {
-    if :: taken & BIT(s2) -> slab_take_listed(s2, ok2) :: else -> skip fi
+    if
+    :: taken & BIT(s2) ->
+       slab_take_listed(s2, ok2, OWNER_NONE);
+       if :: ok2 && place[s2] == P_NONE -> place[s2] = P_PARTIAL :: else -> skip fi
+    :: else -> skip
+    fi
   }
+  /* let_go_of_everything */
   for (s : 0 .. NS - 1) {
     if
     :: owned[self] & BIT(s) ->
-       slab_acquire(s, OWNER_NONE, ok2, 0);   /* ours already: drains */
-       assert(ok2);
-       if :: s == bound -> heap_unbind() :: else -> skip fi;   /* unlink */
-       if
-       :: used[s] == 0 -> pool_return_slab(s)
-       :: else ->
-          slab_release(s);
-          if
-          :: hasfree ->
-             atomic { tok = listed[s]; listed[s] = true;
-                      printf("T%d offers S%d for adoption (token was %d)\n", self, s, tok) }
-             if :: !tok -> orphan_push(s, W_ADOPT) :: else -> skip fi
-          :: else -> skip
-          fi
-       fi
+       slab_acquire(s, OWNER_NONE, ok2); assert(ok2);
+       heap_unlink(s);
+       slab_let_go(s)
     :: else -> skip
     fi
   }
-  assert(owned[self] == 0 && bound == NONE)
+  assert(owned[self] == 0);
+  live[self] = false
 }
 
+/* ======================= fork (heap_abandon_others_in_child) ======================= */
+
+inline child_recovery() {
+  /* the threads that did not survive: what they held in flight is unreachable */
+  for (ak : 0 .. NU - 1) {
+    if :: gst[ak] == G_TRANS && holder[ak] != self -> gst[ak] = G_LEAK :: else -> skip fi
+  }
+  for (ak : 0 .. NS - 1) { pendm[ak] = pendm[ak] & BIT(self) }
+  ak = 0;
+  /* their mailboxes: closed, entries dropped with their tokens */
+  for (t : 1 .. NT) {
+    if
+    :: t != self && live[t] ->
+       if
+       :: !closed[t] ->
+          for (ak : 0 .. NS - 1) {
+            if :: where[ak] == W_MB(t) -> where[ak] = W_NONE; listed[ak] = false :: else -> skip fi
+          }
+          closed[t] = true
+       :: else -> skip
+       fi;
+       live[t] = false; dead[t] = true
+    :: else -> skip
+    fi
+  }
+#ifdef FIXED_CHILD
+  /* Tokens and adopt flags held by dead threads between their exchange and their list
+   * push are rebuilt from the lists (all consistent: their locks were held). */
+  for (ak : 0 .. NS - 1) {
+    listed[ak] = (where[ak] != W_NONE);
+    adopt_listed[ak] = (adopt_on[ak] != 0);
+    if :: owner[ak] == OWNER_POOL && !in_pool[ak] -> in_pool[ak] = true   /* mid pool_take/return */
+       :: else -> skip fi
+  }
+#endif
+  /* take_over_dead_slabs */
+  for (s3 : 0 .. NS - 1) {
+    if
+#ifdef FIXED_CHILD
+    /* also unowned slabs: a dead releaser or pusher may not have looked/announced yet */
+    :: owner[s3] == OWNER_NONE ->
+       owner[s3] = self; owned[self] = owned[self] | BIT(s3);
+       slab_acquire(s3, OWNER_NONE, ok2);
+       slab_let_go(s3)
+#endif
+#ifndef CHILD_TRUSTS_LISTS
+    :: owner[s3] != OWNER_NONE && owner[s3] != OWNER_POOL && owner[s3] != self ->
+       printf("child: T%d takes over S%d of dead T%d\n", self, s3, owner[s3]);
+       owned[owner[s3]] = owned[owner[s3]] & ~BIT(s3);
+#ifndef CHILD_KEEPS_HINT
+       place[s3] = P_NONE; bound_hint[s3] = false;
+#endif
+       owner[s3] = self; owned[self] = owned[self] | BIT(s3);
+       slab_acquire(s3, OWNER_NONE, ok2);
+       slab_let_go(s3)
+#endif
+    :: else -> skip
+    fi
+  }
+  /* the dead threads' fast caches go back through the usual free */
+  for (t : 1 .. NT) {
+    if
+    :: dead[t] && fc[t] != NIL ->
+       fb = fc[t]; fc[t] = NIL; gst[fb] = G_TRANS; holder[fb] = self;
+       return_cached(fb)
+    :: else -> skip
+    fi
+  }
+  t = 0; s3 = 0; ak = 0
+}
+
+#ifdef FORK
+proctype thread(byte self) provided (forker == 0 || forker == _pid) {
+#else
 proctype thread(byte self) {
-  byte bound = NONE;
-  byte s, s2, sb, sc, b, h, lst, tail, cnt, prev, o, taken, keep, k, ops, lives;
-  bool ok, ok2, tok, rel, hasfree, mine;
+#endif
+  byte bnd[NCLS];
+  byte s, s2, s3, sb, cs, cc, b, fb, req, taken, t, ak, ek, ec;
+  byte dl, dt, dc, dw, ro, ro2, rp, pp, ph, lr, lc;
+  byte ops, lives;
+  bool ok, ok2, mine, at, nt, tr, rd, rt, rok, lhf, lrel, lok, urel, uok, pc;
+  for (ak : 0 .. NCLS - 1) { bnd[ak] = NONE }
+  ak = 0;
   do
   :: lives < LIVES ->
-     atomic {
-       lives++;
-       ops = 0;
-       closed[self] = false;   /* heap_reset: a recycled heap, same tid */
-       printf("T%d starts (heap use %d)\n", self, lives)
-     }
+     atomic { lives++; ops = 0; closed[self] = false; live[self] = true;
+              printf("T%d starts (heap use %d)\n", self, lives) }
      do
      :: ops < MAXOPS ->
         ops++;
@@ -647,38 +957,46 @@ proctype thread(byte self) {
         :: do_free()
         :: heap_tick()
         :: collect_orphans()
+#ifdef FORK
+        :: forker == 0 ->
+           atomic {
+             forker = _pid;
+             printf("T%d forks: the child goes on alone\n", self);
+             child_recovery()
+           }
+#endif
         fi;
-        skip;  /* forget the temporaries: equal heaps make equal states */
-        d_step { s = 0; s2 = 0; sb = 0; b = 0; h = 0; lst = 0; tail = 0; cnt = 0; prev = 0;
-                 o = 0; taken = 0; k = 0; ok = false; ok2 = false; tok = false; rel = false;
-                 hasfree = false; mine = false }
+        skip;
+        d_step { s = 0; s2 = 0; sb = 0; b = 0; fb = 0; req = 0; ok = false; ok2 = false; mine = false;
+                 dl = 0; dt = 0; dc = 0; dw = 0; ro = 0; pp = 0; nt = false; tr = false; rd = false; at = false }
      :: break
      od;
      heap_thread_exit();
      skip;
-     d_step { s = 0; s2 = 0; sb = 0; b = 0; h = 0; lst = 0; tail = 0; cnt = 0; prev = 0;
-              o = 0; taken = 0; k = 0; ok = false; ok2 = false; tok = false; rel = false;
-              hasfree = false; mine = false; ops = 0 }
-  :: lives > 0 && lives < LIVES -> break
+     d_step { s = 0; s2 = 0; sb = 0; b = 0; fb = 0; req = 0; ok = false; ok2 = false; mine = false;
+              dl = 0; dt = 0; dc = 0; dw = 0; ro = 0; pp = 0; nt = false; tr = false; rd = false; at = false;
+              ops = 0 }
   :: else -> break
   od;
-  ndone++
+#ifdef LATE_FREE
+  /* a TLS destructor after ours: t_heap is the retired heap, every free is remote */
+  if :: do_free() :: skip fi;
+  d_step { s = 0; s2 = 0; sb = 0; b = 0; fb = 0; mine = false; dl = 0; dt = 0; dc = 0; dw = 0;
+           ro = 0; pp = 0; nt = false; tr = false; rd = false; at = false }
+#endif
+  if :: forker == _pid -> childdone = true :: else -> ndone++ fi
 }
 
-/* P1, P4, P5 in every reachable state: a never claim is evaluated after every step (a
- * monitor process would double the states); the failing assertion names the property.
- * It is stutter-invariant ([] INV), so spin's partial order reduction stays valid. */
+/* P1, P4, P5, P7 in every reachable state (never claim; atomic blocks are invisible to it). */
 #define P1(i, j) ((owned[j] & BIT(i)) == 0 || owner[i] == j)
-#define P4(i) (remote_head[i] == NIL || (owner[i] != OWNER_NONE && owner[i] != OWNER_POOL) \
-               || listed[i] || pend[i] > 0)
-#define P5(i) (where[i] == W_NONE || listed[i])
-#define P7(i) (!bound_hint[i] || (owner[i] >= 1 && owner[i] <= NT))
+#define OWNER_LOOKS(i) (owner[i] >= 1 && owner[i] <= NT && (bound_hint[i] || closed[owner[i]]) && !dead[owner[i]])
+#define P4(i) (remote_head[i] == NIL || listed[i] || pendm[i] != 0 || OWNER_LOOKS(i))
+#define P5(i) ((where[i] == W_NONE || listed[i]) && (adopt_on[i] == 0 || adopt_listed[i]))
+#define P7(i) (!bound_hint[i] || (owner[i] >= 1 && owner[i] <= NT && place[i] == P_BOUND))
 #if NT == 2
 #define P1_SLAB(i) (P1(i, 1) && P1(i, 2))
-#elif NT == 3
-#define P1_SLAB(i) (P1(i, 1) && P1(i, 2) && P1(i, 3))
 #else
-#define P1_SLAB(i) (P1(i, 1) && P1(i, 2) && P1(i, 3) && P1(i, 4))
+#define P1_SLAB(i) (P1(i, 1) && P1(i, 2) && P1(i, 3))
 #endif
 #if NS == 1
 #define ALL_SLABS(P) P(0)
@@ -687,66 +1005,80 @@ proctype thread(byte self) {
 #else
 #define ALL_SLABS(P) (P(0) && P(1) && P(2))
 #endif
-#define P1_never_two_owners ALL_SLABS(P1_SLAB)
-#define P4_no_lost_remote_free ALL_SLABS(P4)
-#define P5_listed_token ALL_SLABS(P5)
-#define P7_hint_only_when_owned ALL_SLABS(P7)
+#ifdef CHILD_LEAKS_OK
+#define P4_ALL (forker != 0 || ALL_SLABS(P4))
+#else
+#define P4_ALL ALL_SLABS(P4)
+#endif
 
 never {
   do
-  :: P1_never_two_owners && P4_no_lost_remote_free && P5_listed_token && P7_hint_only_when_owned
+  :: ALL_SLABS(P1_SLAB) && P4_ALL && ALL_SLABS(P5) && ALL_SLABS(P7)
   :: else ->
-     assert(P1_never_two_owners || P1_two_owners);
-     assert(P4_no_lost_remote_free || P4_remote_free_lost);
-     assert(P5_listed_token || P5_listed_token_broken);
-     assert(P7_hint_only_when_owned || P7_hint_without_owner)
+     assert(ALL_SLABS(P1_SLAB) || P1_two_owners);
+     assert(P4_ALL || P4_remote_free_stranded);
+     assert(ALL_SLABS(P5) || P5_list_without_token);
+     assert(ALL_SLABS(P7) || P7_hint_without_owner)
   od
 }
 
-/* The end: all threads gone. Every block is allocated, or on exactly one list of a slab
- * that some future thread can find. */
+/* The end: every thread gone (or, after a fork, the child). */
 active proctype collector() {
-  byte i, bl, n;
-  byte seen[NB];
-  (ndone == NT);
+  byte i, bl, n, j;
+  byte seen[NU];
+  bool leaky;
+  ((forker == 0 && ndone == NT) || childdone);
   d_step {
+#ifdef CHILD_LEAKS_OK
+    leaky = (forker != 0);
+#else
+    leaky = false;
+#endif
     for (i : 0 .. NS - 1) {
-      assert(owner[i] == OWNER_NONE || (owner[i] == OWNER_POOL && in_pool[i]));
-      assert(pend[i] == 0 && (where[i] != W_NONE) == listed[i]);
-      assert(where[i] == W_NONE || where[i] == W_GMB || where[i] == W_ADOPT);
+      assert(owner[i] == OWNER_NONE || owner[i] == OWNER_POOL || P6_slab_lost);  /* owned by a thread that is gone */
+      assert(owner[i] != OWNER_POOL || in_pool[i] || leaky || P6_slab_lost);
+      assert(where[i] == W_NONE || IS_GMB(where[i]) || P5_token_lost);
+      assert(where[i] != W_NONE || !listed[i] || leaky || P5_token_lost);
+      assert(adopt_on[i] != 0 || !adopt_listed[i] || leaky || P5_token_lost);
+      assert(pendm[i] == 0);
       n = 0; bl = free_head[i];
       do
       :: bl == NIL -> break
-      :: else -> assert(gstate[bl] == G_LOCAL && SLAB_OF(bl) == i);              /* P3 */
-                 seen[bl]++; n++; assert(n <= BPS); bl = link[bl]
+      :: else -> assert((gst[bl] == G_LOCAL && SLAB_OF(bl) == i) || P3_block_twice);
+                 seen[bl]++; n++; assert(n <= U); bl = link[bl]
       od;
       bl = remote_head[i];
       do
       :: bl == NIL -> break
-      :: else -> assert(gstate[bl] == G_REMOTE && SLAB_OF(bl) == i);             /* P3 */
-                 seen[bl]++; n++; assert(n <= BPS); bl = link[bl]
+      :: else -> assert((gst[bl] == G_REMOTE && SLAB_OF(bl) == i) || P3_block_twice);
+                 seen[bl]++; n++; assert(n <= U); bl = link[bl]
       od;
-      assert(remote_head[i] == NIL || where[i] != W_NONE || P4_remote_free_lost);
-#ifndef NO_P6
-      assert(n == 0 || in_pool[i] || where[i] != W_NONE || P6_free_blocks_stranded);
-#endif
+      assert(remote_head[i] == NIL || IS_GMB(where[i]) || leaky || P4_remote_free_stranded);
+      assert(owner[i] != OWNER_NONE || !HAS_FREE(i) || IS_GMB(where[i]) || adopt_on[i] != 0 ||
+             leaky || P6_free_blocks_stranded);
+      if
+      :: forker == 0 ->  /* used == blocks out or queued */
+         n = 0;
+         for (j : i * U .. i * U + U - 1) {
+           if :: gst[j] == G_ALLOC || gst[j] == G_REMOTE || gst[j] == G_FAST -> n++ :: else -> skip fi
+         }
+         assert(used[i] == n || P3_used_wrong)
+      :: else -> skip
+      fi
     }
-    for (bl : 0 .. NB - 1) {
-      assert(gstate[bl] != G_ALLOC || seen[bl] == 0 || P3_block_twice);  /* out and on a list */
-      assert(seen[bl] <= 1 || P3_block_twice);                           /* on two lists */
-      assert(gstate[bl] == G_ALLOC || seen[bl] == 1 || P3_block_lost);   /* free, on no list */
+    for (bl : 0 .. NU - 1) {
+      assert(seen[bl] <= 1 || P3_block_twice);
+      assert(!(gst[bl] == G_ALLOC || gst[bl] == G_FAST || gst[bl] == G_LEAK || gst[bl] == G_UNCARVED)
+             || seen[bl] == 0 || P3_block_twice);                      /* live and listed */
+      assert(!(gst[bl] == G_LOCAL || gst[bl] == G_REMOTE) || seen[bl] == 1 || P3_block_lost);
+      assert(gst[bl] != G_TRANS && gst[bl] != G_FAST)
     }
   }
 }
 
 init {
-  byte i, bl;
+  byte i;
   atomic {
-    for (i : 0 .. NS - 1) {  /* formatted and carved: all blocks on the free list */
-      free_head[i] = i * BPS;
-      for (bl : i * BPS .. i * BPS + BPS - 2) { link[bl] = bl + 1 }
-      link[i * BPS + BPS - 1] = NIL
-    }
     for (i : 1 .. NT) { run thread(i) }
   }
 }

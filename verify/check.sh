@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Model-checks verify/slab_protocol.pml with spin.
 #
-#   verify/check.sh safe     the protocol as the code implements it, with the fix for the
-#                            closed-mailbox race (-DFIXED_CLOSED_DROP, see README): every
-#                            run must end with 0 errors and a complete search; fork runs
-#                            check the child twice: the code's recovery for P1-P3, P7, P8
-#                            (-DCHILD_LEAKS_OK) and the fixed recovery for everything
-#   verify/check.sh unsafe   seeded bugs spin must find (README lists them), and the two
-#                            bugs of the current code (code-*): spin must keep finding
-#                            them until src/ is fixed (then move them to safe)
+#   verify/check.sh safe     the protocol as the code implements it: every run must end
+#                            with 0 errors and a complete search; fork runs check the
+#                            child's recovery for every property (and, as a regression,
+#                            that without its repair step P1-P3, P7, P8 still hold)
+#   verify/check.sh unsafe   seeded bugs spin must find (README lists them), among them the
+#                            two bugs spin found in the code on 2026-11-28 (fixed since):
+#                            -DCLOSED_DROP_NO_RECHECK and -DCHILD_NO_REPAIR
 #   verify/check.sh all      both (default; CTest runs safe and unsafe, ~1.5 min each)
 #   verify/check.sh deep     all, plus bigger instances (minutes, several GB)
 #
@@ -123,7 +122,7 @@ run() {
 # pan: the threads that did not survive the fork stay frozen where they stood, which is
 # not a valid end state; the collector's assertions check the end instead.
 mem=-DMEMLIM=4096
-fix=-DFIXED_CLOSED_DROP
+fix=
 case "$mode" in safe|unsafe|all|deep) ;; *) echo "usage: $0 [safe|unsafe|all|deep]"; exit 2;; esac
 if [ "$mode" = safe ] || [ "$mode" = all ] || [ "$mode" = deep ]; then
   run safe-2slabs-2classes ok "$fix -DNT=2 -DNS=2 -DU=2 -DNCLS=2 -DMAXOPS=2" "$mem -DCOLLAPSE" ""
@@ -131,14 +130,14 @@ if [ "$mode" = safe ] || [ "$mode" = all ] || [ "$mode" = deep ]; then
   run safe-3threads ok "$fix -DNT=3 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=1" "$mem -DCOLLAPSE" ""
   run safe-recycled ok "$fix -DNT=2 -DNS=1 -DU=2 -DNCLS=2 -DMAXOPS=2 -DMAXLIVES=2" "$mem -DCOLLAPSE" ""
   run safe-fastcache-latefree ok "$fix -DNT=2 -DNS=1 -DU=2 -DNCLS=2 -DMAXOPS=3 -DFAST -DLATE_FREE" "$mem -DCOLLAPSE" ""
-  run safe-fork-code ok "$fix -DFORK -DCHILD_LEAKS_OK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
-  run safe-fork-fixed ok "$fix -DFORK -DFIXED_CHILD -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
+  run safe-fork-norepair-noleakcheck ok "$fix -DFORK -DCHILD_NO_REPAIR -DCHILD_LEAKS_OK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
+  run safe-fork ok "$fix -DFORK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
 fi
 if [ "$mode" = deep ]; then
   run deep-2slabs-2classes-3ops ok "$fix -DNT=2 -DNS=2 -DU=2 -DNCLS=2 -DMAXOPS=3" "-DMEMLIM=8192 -DCOLLAPSE" ""
   run deep-fork-code-3ops ok "$fix -DFORK -DCHILD_LEAKS_OK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "$mem -DCOLLAPSE" "-E"
-  run deep-fork-fixed-3ops ok "$fix -DFORK -DFIXED_CHILD -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "$mem -DCOLLAPSE" "-E"
-  run deep-fork-fixed-2classes-fast ok "$fix -DFORK -DFIXED_CHILD -DFAST -DNT=2 -DNS=1 -DU=2 -DNCLS=2 -DMAXOPS=3" "-DMEMLIM=8192 -DCOLLAPSE" "-E"
+  run deep-fork-fixed-3ops ok "$fix -DFORK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "$mem -DCOLLAPSE" "-E"
+  run deep-fork-fixed-2classes-fast ok "$fix -DFORK -DFAST -DNT=2 -DNS=1 -DU=2 -DNCLS=2 -DMAXOPS=3" "-DMEMLIM=8192 -DCOLLAPSE" "-E"
   run deep-3threads-2ops-bitstate ok "$fix -DNT=3 -DNS=2 -DU=2 -DNCLS=2 -DMAXOPS=2" "-DBITSTATE" "-w32" 600
   run deep-pool-token-drop "assert:P4_remote_free_stranded" "$fix -DPOOL_TOKEN_DROP -DNT=3 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" \
       "$mem -DCOLLAPSE" ""
@@ -152,15 +151,15 @@ if [ "$mode" = unsafe ] || [ "$mode" = all ] || [ "$mode" = deep ]; then
       "$mem -DCOLLAPSE" ""
   run no-class-check "assert:P8_wrong_class" "$fix -DNO_CLASS_CHECK -DNT=2 -DNS=2 -DU=2 -DNCLS=2 -DMAXOPS=2" \
       "$mem -DCOLLAPSE" ""
-  run carve-list-before-count "assert:P3_block_twice" "$fix -DFORK -DFIXED_CHILD -DCARVE_LIST_BEFORE_COUNT -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" \
+  run carve-list-before-count "assert:P3_block_twice" "$fix -DFORK -DCARVE_LIST_BEFORE_COUNT -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" \
       "$mem -DCOLLAPSE" "-E"
-  run child-keeps-hint "assert:P7_hint_without_owner" "$fix -DFORK -DFIXED_CHILD -DCHILD_KEEPS_HINT -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" \
+  run child-keeps-hint "assert:P7_hint_without_owner" "$fix -DFORK -DCHILD_KEEPS_HINT -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" \
       "$mem -DCOLLAPSE" "-E"
-  run child-trusts-lists "assert:P6_slab_lost" "$fix -DFORK -DFIXED_CHILD -DCHILD_TRUSTS_LISTS -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" \
+  run child-trusts-lists "assert:P6_slab_lost" "$fix -DFORK -DCHILD_TRUSTS_LISTS -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" \
       "$mem -DCOLLAPSE" "-E"
-  # The code as it is (no FIXED_*): the two bugs spin found in it (README, "Bugs found").
-  run code-closed-drop "assert:P4_remote_free_stranded" "-DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" ""
-  run code-fork-child error "$fix -DFORK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
+  # The two bugs spin found in the code (README, "Bugs found"), kept as seeded bugs.
+  run closed-drop-no-recheck "assert:P4_remote_free_stranded" "-DCLOSED_DROP_NO_RECHECK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" ""
+  run child-no-repair error "$fix -DFORK -DCHILD_NO_REPAIR -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
 fi
 
 if [ "$failures" != 0 ]; then

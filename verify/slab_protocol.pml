@@ -67,12 +67,12 @@
  *                      the fork child carves it again (P3)
  *   -DCHILD_KEEPS_HINT the child takes dead slabs over without resetting place/bound_hint
  *   -DCHILD_TRUSTS_LISTS the child leaves dead threads' slabs owned by them (P4/P6)
- *   -DFIXED_CLOSED_DROP route() looks again after dropping the token on a closed mailbox
- *                      (the code's drop races slab_let_go's last slab_notify: README)
- *   -DFIXED_CHILD      the child's recovery also repairs what dead threads left half-done
- *                      in the SHARED protocol (see the report in verify/README.md)
- *   -DCHILD_LEAKS_OK   fork runs: accept the stranding the code's child recovery leaves
- *                      (leaks, checked separately), check everything else
+ *   -DCLOSED_DROP_NO_RECHECK route() drops the token on a closed mailbox without looking
+ *                      again: races slab_let_go's last slab_notify (P4; the code before
+ *                      2026-11-28, found by this model)
+ *   -DCHILD_NO_REPAIR  the fork child does not repair what dead threads left half-done in
+ *                      the shared protocol (P5/P6; the code before 2026-11-28, found here)
+ *   -DCHILD_LEAKS_OK   fork runs: accept stranding (leaks), check everything else
  *   -DNT= -DNS= -DU= -DNCLS= -DMAXOPS= -DMAXLIVES= -DKEEP= -DKROUNDS= -DFAST -DFORK
  *
  * Reduction: without -DFORK, a step that touches only the owner's local state commutes
@@ -325,7 +325,7 @@ inline route(sl) {
         }
         if :: !rd -> break :: else -> skip fi;
         /* the owner is exiting: it lets go of s and looks at the queue after that */
-#ifndef FIXED_CLOSED_DROP
+#ifdef CLOSED_DROP_NO_RECHECK
         atomic { listed[sl] = false; printf("T%d: T%d's mailbox is closed, drops the token of S%d\n", self, ro, sl) }
         break
 #else
@@ -887,7 +887,7 @@ inline child_recovery() {
     :: else -> skip
     fi
   }
-#ifdef FIXED_CHILD
+#ifndef CHILD_NO_REPAIR
   /* Tokens and adopt flags held by dead threads between their exchange and their list
    * push are rebuilt from the lists (all consistent: their locks were held). */
   for (ak : 0 .. NS - 1) {
@@ -900,7 +900,7 @@ inline child_recovery() {
   /* take_over_dead_slabs */
   for (s3 : 0 .. NS - 1) {
     if
-#ifdef FIXED_CHILD
+#ifndef CHILD_NO_REPAIR
     /* also unowned slabs: a dead releaser or pusher may not have looked/announced yet */
     :: owner[s3] == OWNER_NONE ->
        owner[s3] = self; owned[self] = owned[self] | BIT(s3);

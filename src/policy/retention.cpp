@@ -40,7 +40,10 @@ uint64_t live_bytes() {
 
 uint64_t retention_budget() {
   uint64_t floor = uint64_t(g_options.retain_mb) << 20;
-  uint64_t share = live_bytes() / 8;
+  // A quarter of the live heap: a program churning big blocks (a 20 MiB buffer freed,
+  // the next one allocated) then reuses them warm instead of refaulting them; measured
+  // on bench/big_churn, live/8 purged twice as many bytes for a peak 3% lower.
+  uint64_t share = live_bytes() / 4;
   return share > floor ? share : floor;
 }
 

@@ -37,19 +37,6 @@ void release(Work& own, Work& other) {
   for (size_t i = 1; i < other.blocks.size(); i += 2) free(other.blocks[i]);
 }
 
-void idle(double seconds, uint64_t seed) {
-  bench::Rng rng(seed);
-  double end = bench::now_seconds() + seconds;
-  while (bench::now_seconds() < end) {
-    for (int i = 0; i < 16; ++i) {
-      char* p = static_cast<char*>(malloc(rng.between(16, 512)));
-      p[0] = 1;
-      bench::escape(p);  // or the compiler drops the malloc/free pair altogether
-      free(p);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-}
 
 }  // namespace
 
@@ -74,7 +61,7 @@ int main(int argc, char** argv) {
     release(w[me], w[1 - me]);
     sync.arrive_and_wait();
     if (me == 0) after_free = bench::rss_kb();
-    idle(idle_seconds, 10 + me);
+    bench::light_allocation(idle_seconds, 10 + me);
     sync.arrive_and_wait();
     if (me == 0) after_idle = bench::rss_kb();
     sync.arrive_and_wait();

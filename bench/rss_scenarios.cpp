@@ -65,19 +65,6 @@ void release(Blocks& blocks) {
   blocks.shrink_to_fit();
 }
 
-void light_allocation(double seconds, uint64_t seed) {
-  bench::Rng rng(seed);
-  double end = bench::now_seconds() + seconds;
-  while (bench::now_seconds() < end) {
-    for (int i = 0; i < 16; ++i) {
-      char* p = static_cast<char*>(malloc(rng.between(16, 512)));
-      p[0] = 1;
-      bench::escape(p);  // or the compiler drops the malloc/free pair altogether
-      free(p);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-}
 
 struct Figures {
   long baseline = 0, after_free = 0, before_trim = -1, final = 0;
@@ -96,7 +83,7 @@ Figures scenario_a(size_t total, double idle) {
     if (me >= 2) release(blocks[me - 2]);  // every free is remote
     sync.arrive_and_wait();
     if (me == 0) f.after_free = bench::rss_kb();
-    light_allocation(idle, 10 + me);
+    bench::light_allocation(idle, 10 + me);
     sync.arrive_and_wait();
     if (me == 0) f.final = bench::rss_kb();
     sync.arrive_and_wait();
@@ -146,7 +133,7 @@ Figures scenario_cd(size_t total, double idle, bool trim) {
     f1.join();
   }
   f.after_free = bench::rss_kb();
-  light_allocation(idle, 10);
+  bench::light_allocation(idle, 10);
   if (trim) {
     f.before_trim = bench::rss_kb();
     malloc_trim(0);

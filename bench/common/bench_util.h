@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 namespace bench {
 
@@ -96,5 +97,20 @@ struct Args {
     return static_cast<long>(v);
   }
 };
+
+// A mostly idle server: 16 small malloc/free pairs every 10 ms, for `seconds`.
+inline void light_allocation(double seconds, uint64_t seed) {
+  Rng rng(seed);
+  double end = now_seconds() + seconds;
+  while (now_seconds() < end) {
+    for (int i = 0; i < 16; ++i) {
+      char* p = static_cast<char*>(malloc(rng.between(16, 512)));
+      p[0] = 1;
+      escape(p);  // or the compiler drops the malloc/free pair altogether
+      free(p);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
 
 }  // namespace bench

@@ -65,7 +65,6 @@ void release(Blocks& blocks) {
   blocks.shrink_to_fit();
 }
 
-
 struct Figures {
   long baseline = 0, after_free = 0, before_trim = -1, final = 0;
 };

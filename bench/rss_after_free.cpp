@@ -37,7 +37,6 @@ void release(Work& own, Work& other) {
   for (size_t i = 1; i < other.blocks.size(); i += 2) free(other.blocks[i]);
 }
 
-
 }  // namespace
 
 int main(int argc, char** argv) {

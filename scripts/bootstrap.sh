@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   valgrind spin gnuplot-nox libclang-rt-14-dev
   libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev
-  chromium time
+  chromium time glibc-source
 )
 
 missing=()

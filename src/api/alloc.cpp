@@ -27,6 +27,41 @@ namespace {
   os::abort_process();
 }
 
+}  // namespace
+
+[[noreturn]] void report_interior_free_and_abort(const char* caller, const void* p, const Slab* s) {
+  size_t bs = __atomic_load_n(&s->block_size, __ATOMIC_RELAXED);
+  uintptr_t slab_base = reinterpret_cast<uintptr_t>(p) & ~((uintptr_t(1) << superslab_of(p)->slab_shift) - 1);
+  if (bs == 0) invalid_pointer(caller, p);
+  debug_ring_record(RingEvent::kGuardFail, p, 1);
+  Line().str("hakmem: ").str(caller).str("(): interior pointer ").ptr(p).str(" (block starts at ")
+      .ptr(reinterpret_cast<void*>(slab_base + (reinterpret_cast<uintptr_t>(p) - slab_base) / bs * bs)).str(")").write();
+  debug_ring_dump_all(2);
+  os::abort_process();
+}
+
+[[noreturn]] void report_double_free_and_abort(const char* caller, const void* p) {
+  debug_ring_record(RingEvent::kGuardFail, p, 2);
+  Line().str("hakmem: ").str(caller).str("(): double free of ").ptr(p).str(" (block is not allocated)").write();
+  debug_ring_dump_all(2);
+  os::abort_process();
+}
+
+void report_interior_free(const char* caller, const void* p, const Slab* s) { report_interior_free_and_abort(caller, p, s); }
+
+// A free by a thread that does not own the block's slab (default mode).
+void free_remote(Slab* s, void* p) {
+  // A live block's slab is never in the pool, so a free into a pooled slab is a second
+  // free of a block whose first free emptied the slab (or of no block at all).
+  if (block_is_marked_free(p) || s->owner_tid.load(std::memory_order_relaxed) == kOwnerPool)
+    report_double_free_and_abort("free", p);
+  block_mark_free(p);
+  slab_remote_free(s, p);
+}
+void report_double_free(const char* caller, const void* p) { report_double_free_and_abort(caller, p); }
+
+namespace {
+
 // Guard mode: the block must be the start of a block that is handed out.
 Slab* guard_check_block(void* p, const char* caller, bool release) {
   Slab* s = slab_of(superslab_of(p), p);
@@ -36,29 +71,18 @@ Slab* guard_check_block(void* p, const char* caller, bool release) {
   size_t bs = s->block_size;
   if (c < base || bs == 0 || c >= base + size_t(s->capacity) * bs) invalid_pointer(caller, p);
   size_t idx = size_t(c - base) / bs;
-  if (size_t(c - base) % bs != 0) {
-    debug_ring_record(RingEvent::kGuardFail, p, 1);
-    Line().str("hakmem: ").str(caller).str("(): interior pointer ").ptr(p).str(" (block starts at ")
-        .ptr(base + idx * bs).str(")").write();
-    debug_ring_dump_all(2);
-    os::abort_process();
-  }
+  if (size_t(c - base) % bs != 0) report_interior_free_and_abort(caller, p, s);
   uint64_t bit = uint64_t(1) << (idx & 63);
   uint64_t* word = &guard_bitmap(s)[idx / 64];
   uint64_t old = release ? __atomic_fetch_and(word, ~bit, __ATOMIC_ACQ_REL) : __atomic_load_n(word, __ATOMIC_ACQUIRE);
-  if (!(old & bit)) {
-    debug_ring_record(RingEvent::kGuardFail, p, 2);
-    Line().str("hakmem: ").str(caller).str("(): double free of ").ptr(p).str(" (block is not allocated)").write();
-    debug_ring_dump_all(2);
-    os::abort_process();
-  }
+  if (!(old & bit)) report_double_free_and_abort(caller, p);
   return s;
 }
 
 // Allocation from any class: mid-size blocks that came back from other threads stop
 // counting as retained memory when handed out again (ownership.h).
-inline void* alloc_class_checked(uint32_t c) {
-  void* p = alloc_class(c);
+inline void* alloc_class_checked(uint32_t c, size_t size) {
+  void* p = alloc_class(c, size);
   if (p && !class_is_small(c) && !g_options.guard) mid_block_taken(p, g_class_size[c]);
   return p;
 }
@@ -75,12 +99,20 @@ void guard_free(void* p, const char* caller) {
   }
 }
 
+template <unsigned kSlabShift>
+Slab* checked_slab_of(const void* p, const char* caller) {
+  Slab* s = slab_of(superslab_of(p), p);
+  if (!is_block_start<kSlabShift>(s, p)) report_interior_free_and_abort(caller, p, s);
+  return s;
+}
+
 size_t usable_size(const void* p, const char* caller) {
   ChunkKind k = chunk_kind_of(p);
   switch (k) {
     case kChunkSuperSlab:
+      return checked_slab_of<kSmallSlabShift>(p, caller)->block_size;
     case kChunkSuperSlabMedium:
-      return slab_of(superslab_of(p), p)->block_size;
+      return checked_slab_of<kMediumSlabShift>(p, caller)->block_size;
     case kChunkSuperSlabGuard:
       return guard_check_block(const_cast<void*>(p), caller, false)->block_size;
     case kChunkLarge:
@@ -98,7 +130,7 @@ void* alloc_aligned(size_t align, size_t size) {
   if (align <= os::kPageSize && size <= kMaxSlabBlock) {
     uint32_t c = size_class_of(size > align ? size : align);
     while (c < kNumClasses && g_class_size[c] % align) c++;
-    if (c < kNumClasses) return alloc_class_checked(c);
+    if (c < kNumClasses) return alloc_class_checked(c, size);
   }
   if (size > PTRDIFF_MAX) {
     errno = ENOMEM;
@@ -109,7 +141,7 @@ void* alloc_aligned(size_t align, size_t size) {
 
 }  // namespace
 
-void* alloc_class_slow(uint32_t c) {
+void* alloc_class_slow(uint32_t c, size_t size) {
   ThreadHeap* h = t_heap;
   void* p;
   if (h == &g_heap_retired) {
@@ -124,13 +156,18 @@ void* alloc_class_slow(uint32_t c) {
       }
     }
     p = heap_alloc_slow(h, c);
+    if (p && (h->tick_bytes -= int64_t(size)) < 0) heap_alloc_tick(h, p);
   }
-  if (!p) errno = ENOMEM;
+  if (!p) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (!g_options.guard) block_clear_mark(p);
   return p;
 }
 
 void* alloc_slow(size_t size) {
-  if (size <= kMaxSlabBlock) return alloc_class_checked(size_class_of_mid(size));
+  if (size <= kMaxSlabBlock) return alloc_class_checked(size_class_of_mid(size), size);
   if (size > PTRDIFF_MAX) {
     errno = ENOMEM;
     return nullptr;
@@ -203,6 +240,7 @@ HAK_EXPORT void* hak_realloc(void* p, size_t size) {
   }
   ChunkKind k = chunk_kind_of(p);
   size_t old = usable_size(p, "realloc");
+  if ((k == kChunkSuperSlab || k == kChunkSuperSlabMedium) && block_is_marked_free(p)) report_double_free_and_abort("realloc", p);
   if (k == kChunkSuperSlab || k == kChunkSuperSlabMedium || k == kChunkSuperSlabGuard) {
     // Keep the block unless the new size would fit a class at most half as big.
     if (size <= old && (old <= 64 || size > old / 2)) return p;

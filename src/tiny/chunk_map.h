@@ -23,8 +23,9 @@ enum ChunkKind : uint8_t {
   kChunkLargeTail = 5,       // any later chunk of a large block (never a block start)
 };
 
-// Zero-initialised, so it lives in .bss: untouched parts cost no memory.
-extern uint8_t g_chunk_kind[kChunkCount];
+// Zero-initialised, so it lives in .bss: untouched parts cost no memory. Hidden, so the
+// fast path addresses it directly rather than through the GOT.
+extern uint8_t g_chunk_kind[kChunkCount] __attribute__((visibility("hidden")));
 
 inline ChunkKind chunk_kind_of(const void* p) {
   uintptr_t a = reinterpret_cast<uintptr_t>(p) >> kChunkShift;

@@ -95,7 +95,7 @@ void heap_reset(ThreadHeap* h) {
   }
   h->next_tick_ms = 0;
   h->tick_countdown = 0;
-  h->alloc_ticks = kAllocTickPeriod;
+  h->tick_bytes = kTickBytes;
   h->empty_deadline_ms = 0;
   h->mailbox.store(nullptr, std::memory_order_release);
 }
@@ -340,7 +340,7 @@ void heap_process_mailbox(ThreadHeap* h) {
 }
 
 void* heap_alloc_tick(ThreadHeap* h, void* block) {
-  h->alloc_ticks = kAllocTickPeriod;
+  h->tick_bytes = kTickBytes;
   h->tick_countdown = 0;
   heap_tick(h);
   return block;

@@ -19,6 +19,8 @@ struct alignas(32) ClassCache {
   uint32_t fast_room;  // how many more blocks the fast cache takes
 };
 
+static_assert(sizeof(ClassCache) == size_t(1) << kClassSlotShift);
+
 struct PlaceholderTag {};
 
 struct ThreadHeap {
@@ -47,7 +49,7 @@ struct ThreadHeap {
   std::atomic<Slab*> mailbox{nullptr};
   uint64_t next_tick_ms = 0;
   uint32_t tick_countdown = 0;
-  uint32_t alloc_ticks = 0;        // fast-path allocations until the next heap_alloc_tick
+  int64_t tick_bytes = 0;          // requested bytes until the next heap_alloc_tick
   ThreadHeap* pool_next = nullptr;  // free list of recycled heaps
   HeapStats stats;
   DebugRing ring = {};
@@ -80,9 +82,9 @@ void heap_thread_exit(ThreadHeap* h);
 void heap_process_mailbox(ThreadHeap* h);
 // Time-throttled housekeeping on slow paths: mailbox, purge of free memory.
 void heap_tick(ThreadHeap* h);
-// Every kAllocTickPeriod fast-path allocations: housekeeping on the clock.
+// Every kTickBytes bytes of fast-path allocations: housekeeping on the clock.
 void* heap_alloc_tick(ThreadHeap* h, void* block);  // returns block
-inline constexpr uint32_t kAllocTickPeriod = 1024;
+inline constexpr int64_t kTickBytes = 64 * 1024;
 
 // Owner-local list moves.
 void heap_place(ThreadHeap* h, Slab* s, SlabPlace where);

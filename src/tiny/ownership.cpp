@@ -10,6 +10,7 @@
 #include "diag/debug_ring.h"
 #include "diag/report.h"
 #include "diag/valgrind.h"
+#include "tiny/block_check.h"
 #include "tiny/heap.h"
 #include "tiny/slab_ops.h"
 #include "os/os.h"
@@ -31,7 +32,8 @@ bool is_mid_size(const Slab* s) { return s->block_size > kMaxSmallBlock; }
 
 // The pages of a free block after the one holding its links.
 void decommit_inner_pages(void* p, size_t bs) {
-  uintptr_t start = (reinterpret_cast<uintptr_t>(p) + 2 * sizeof(void*) + os::kPageSize - 1) & ~(os::kPageSize - 1);
+  uintptr_t start = (reinterpret_cast<uintptr_t>(p) + (kPendingWord + 1) * sizeof(void*) + os::kPageSize - 1) &
+                    ~(os::kPageSize - 1);
   uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bs) & ~(os::kPageSize - 1);
   if (end > start) os::decommit(reinterpret_cast<void*>(start), end - start);
 }
@@ -44,11 +46,11 @@ void account_pending(Slab* s, void* p) {
   size_t bs = s->block_size;
   auto* words = static_cast<uintptr_t*>(p);
   if (!retention_owner_share_exceeded(bs)) {
-    words[1] = kPendingCounted;
+    words[kPendingWord] = kPendingCounted;
     retained_add(Retained::kRemotePending, int64_t(bs));
     return;
   }
-  words[1] = 0;
+  words[kPendingWord] = 0;
   decommit_inner_pages(p, bs);
 }
 
@@ -92,8 +94,8 @@ void slab_drain(ThreadHeap* h, Slab* s) {
     uint64_t uncounted = 0;
     for (void* b = list;; b = *static_cast<void**>(b)) {
       uintptr_t* w = static_cast<uintptr_t*>(b);
-      if (over && w[1] == kPendingCounted) {
-        w[1] = 0;
+      if (over && w[kPendingWord] == kPendingCounted) {
+        w[kPendingWord] = 0;
         uncounted++;
         decommit_inner_pages(b, s->block_size);
       }
@@ -188,7 +190,7 @@ void remote_free_unowned(Slab* s, uint32_t pending) {
 }  // namespace
 
 void mid_block_uncount(void* p, size_t block_size) {
-  static_cast<uintptr_t*>(p)[1] = 0;
+  static_cast<uintptr_t*>(p)[kPendingWord] = 0;
   retained_add(Retained::kRemotePending, -int64_t(block_size));
 }
 
@@ -197,14 +199,19 @@ void slab_uncount_free_blocks(Slab* s) {
   uint64_t counted = 0;
   uint32_t limit = s->capacity;
   for (void* b = s->freelist; b && limit--; b = *static_cast<void**>(b))
-    if (static_cast<uintptr_t*>(b)[1] == kPendingCounted) {
-      static_cast<uintptr_t*>(b)[1] = 0;
+    if (static_cast<uintptr_t*>(b)[kPendingWord] == kPendingCounted) {
+      static_cast<uintptr_t*>(b)[kPendingWord] = 0;
       counted++;
     }
   if (counted) retained_add(Retained::kRemotePending, -int64_t(counted * s->block_size));
 }
 
-void ownership_init(uint64_t entropy) { g_secret = (entropy * 0x9e3779b97f4a7c15ull) | 1; }
+void ownership_init(uint64_t entropy) {
+  g_secret = (entropy * 0x9e3779b97f4a7c15ull) | 1;
+  g_free_mark_secret = (entropy ^ 0x5bd1e9955bd1e995ull) * 0xff51afd7ed558ccdull;
+}
+
+uintptr_t g_free_mark_secret = 0x6861b0c4d3a2f1e7ull;
 
 void link_store(void* block, void* next) {
   uintptr_t v = reinterpret_cast<uintptr_t>(next);

@@ -59,13 +59,15 @@ void orphan_rebuild_flags_in_child(Slab* const* mailboxes, int n);
 
 // Mid-size blocks (above kMaxSmallBlock) freed by another thread count as retained
 // memory (Retained::kRemotePending) from their remote free until they are handed out
-// again or their slab goes back to the pool: their second word carries this mark while
-// they count. Over the budget they are not counted but their inner pages go back.
+// again or their slab goes back to the pool: their third word carries this mark while
+// they count (the first two are the link and the free mark). Over the budget they are
+// not counted but their inner pages go back.
 inline constexpr uintptr_t kPendingCounted = 0x68616b70656e6421ull;  // "hakpend!"
+inline constexpr int kPendingWord = 2;
 void mid_block_uncount(void* p, size_t block_size);
 // The allocation paths of mid-size classes call this on the block they hand out.
 inline void mid_block_taken(void* p, size_t block_size) {
-  if (__builtin_expect(static_cast<uintptr_t*>(p)[1] == kPendingCounted, 0)) mid_block_uncount(p, block_size);
+  if (__builtin_expect(static_cast<uintptr_t*>(p)[kPendingWord] == kPendingCounted, 0)) mid_block_uncount(p, block_size);
 }
 // A slab going back to the pool: its free blocks stop counting.
 void slab_uncount_free_blocks(Slab* s);

@@ -44,15 +44,21 @@ const uint32_t g_class_size[kNumClasses] = {
 static_assert(kNumClasses == 76);
 
 constexpr auto kLookup = make_lookup();
-const uint8_t g_class_of_small[kLookupMax / 16 + 1] = {
-#define Y(i) kLookup[i]
+// Both tables list the same 513 entries; ENTRY says what each holds.
+#define Y(i) ENTRY(kLookup[i])
 #define Y8(i) Y(i), Y(i + 1), Y(i + 2), Y(i + 3), Y(i + 4), Y(i + 5), Y(i + 6), Y(i + 7)
 #define Y64(i) Y8(i), Y8(i + 8), Y8(i + 16), Y8(i + 24), Y8(i + 32), Y8(i + 40), Y8(i + 48), Y8(i + 56)
-  Y64(0), Y64(64), Y64(128), Y64(192), Y64(256), Y64(320), Y64(384), Y64(448), Y(512),
+#define ALL_ENTRIES Y64(0), Y64(64), Y64(128), Y64(192), Y64(256), Y64(320), Y64(384), Y64(448), Y(512)
+#define ENTRY(c) c
+const uint8_t g_class_of_small[kLookupMax / 16 + 1] = {ALL_ENTRIES};
+#undef ENTRY
+#define ENTRY(c) uint16_t((c) << kClassSlotShift)
+const uint16_t g_class_slot_of_small[kLookupMax / 16 + 1] = {ALL_ENTRIES};
+#undef ENTRY
+#undef ALL_ENTRIES
 #undef Y64
 #undef Y8
 #undef Y
-};
 static_assert(sizeof(g_class_of_small) == kLookupMax / 16 + 1);
 
 }  // namespace hakmem

@@ -15,7 +15,11 @@ inline constexpr size_t kMaxSmallBlock = 8 * 1024;    // up to here: 64 KiB slab
 inline constexpr size_t kLookupMax = kMaxSmallBlock;  // table-driven mapping up to here (513 bytes)
 
 extern const uint32_t g_class_size[kNumClasses];
-extern const uint8_t g_class_of_small[kLookupMax / 16 + 1];  // index (size+15)/16
+extern const uint8_t g_class_of_small[kLookupMax / 16 + 1] __attribute__((visibility("hidden")));  // index (size+15)/16
+// The same mapping scaled by the size of a thread heap's per-class cache (heap.h), so
+// the malloc fast path indexes the cache without a shift and an add.
+inline constexpr unsigned kClassSlotShift = 5;
+extern const uint16_t g_class_slot_of_small[kLookupMax / 16 + 1] __attribute__((visibility("hidden")));
 
 // Class for 128 < size <= kMaxSlabBlock: the power-of-two range and which quarter
 // (below 1 KiB) or eighth of it.

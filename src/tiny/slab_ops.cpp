@@ -3,6 +3,8 @@
 #include "config/options.h"
 #include "diag/report.h"
 #include "diag/valgrind.h"
+#include "tiny/block_check.h"
+#include "tiny/heap.h"
 #include "tiny/ownership.h"
 
 namespace hakmem {
@@ -20,7 +22,9 @@ void slab_format(Slab* s, uint32_t c) {
   // Atomic stores: other threads (stats, a late notifier) may read these racily.
   __atomic_store_n(&s->class_idx, uint16_t(c), __ATOMIC_RELAXED);
   __atomic_store_n(&s->block_size, g_class_size[c], __ATOMIC_RELAXED);
-  __atomic_store_n(&s->capacity, uint32_t(slab_bytes(superslab_of(s), s->index) / g_class_size[c]), __ATOMIC_RELAXED);
+  __atomic_store_n(&s->capacity, slab_capacity(superslab_of(s), s->index, g_class_size[c]), __ATOMIC_RELAXED);
+  s->block_magic = block_start_magic(g_class_size[c]);
+  s->cache_offset = uint16_t(c << kClassSlotShift);
   s->carved = 0;
   s->freelist = nullptr;
   s->used.store(0, std::memory_order_relaxed);

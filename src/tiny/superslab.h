@@ -41,10 +41,11 @@ struct alignas(64) Slab {
   uint16_t class_idx;
   uint8_t index;                  // position in the SuperSlab
   SlabPlace place;
+  uint32_t retained_bytes;        // counted as retained while kept empty (owner) or pooled dirty (pool lock)
   Slab* next;                     // owner's partial/full list
   Slab* prev;
-  uint64_t freed_at_ms;           // when the slab went back to the pool (pool lock)
-  uint32_t retained_bytes;        // counted as retained while kept empty (owner) or pooled dirty (pool lock)
+  uint64_t block_magic;           // block-start test of free() (block_check.h)
+  uint16_t cache_offset;          // byte offset of this class's ClassCache in a ThreadHeap's cls[]
 
   // ---- shared: written by other threads; on its own cache line so remote frees
   // do not invalidate the owner's local line ----
@@ -56,6 +57,7 @@ struct alignas(64) Slab {
   Slab* list_next;                // link in a mailbox; written by the token holder
   Slab* adopt_next;               // link in the adopt list; under that list's lock
   std::atomic<uint32_t> last_owner;  // who let go of it last (a hint: that thread re-adopts on free)
+  uint64_t freed_at_ms;           // when the slab went back to the pool (pool lock)
 };
 static_assert(sizeof(Slab) == 128);
 
@@ -111,7 +113,20 @@ inline char* slab_data(SuperSlab* ss, uint32_t idx) {
   char* start = reinterpret_cast<char*>(ss) + (size_t(idx) << ss->slab_shift);
   return idx == 0 ? reinterpret_cast<char*>(ss) + ss->header_size : start;
 }
-inline char* slab_data(Slab* s) { return slab_data(superslab_of(s), s->index); }
+// Slab 0's first block starts after the header at a multiple of the block size, so in
+// every slab a block starts at a multiple of it (block_check.h).
+inline size_t slab_first_offset(const SuperSlab* ss, uint32_t idx, uint32_t block_size) {
+  return idx == 0 ? (ss->header_size + block_size - 1) / block_size * block_size : 0;
+}
+inline char* slab_data(Slab* s) {
+  SuperSlab* ss = superslab_of(s);
+  return reinterpret_cast<char*>(ss) + (size_t(s->index) << ss->slab_shift) +
+         slab_first_offset(ss, s->index, s->block_size);
+}
+// Blocks of block_size that slab idx holds.
+inline uint32_t slab_capacity(SuperSlab* ss, uint32_t idx, uint32_t block_size) {
+  return uint32_t(((size_t(1) << ss->slab_shift) - slab_first_offset(ss, idx, block_size)) / block_size);
+}
 inline size_t slab_bytes(SuperSlab* ss, uint32_t idx) {
   return (size_t(1) << ss->slab_shift) - (idx == 0 ? ss->header_size : 0);
 }

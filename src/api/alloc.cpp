@@ -326,9 +326,11 @@ HAK_EXPORT void hak_collect(void) {
   ensure_init();
   ThreadHeap* h = heap_get();  // a heap to claim orphaned slabs with
   if (h) {
+    HeapSlowScope scope(h);
     heap_process_mailbox(h);
     heap_release_kept_empty(h);
   }
   heap_collect_late();
+  heap_reclaim_all(true);  // other threads' complete slabs, idle or not (before the purge)
   collect_tick(h, os::now_ms(), true);
 }

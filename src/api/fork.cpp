@@ -45,11 +45,13 @@ struct ForkLock {
 
 // Outermost first. Who nests in whom:
 //   stats report/mallinfo -> absorbed counters, slab pools
-//   late heap -> heap registry, orphan lists, slab pools, large cache (its slow paths)
+//   late heap -> reclaim, heap registry, orphan lists, slab pools, large cache (its slow paths)
+//   reclaim -> orphan lists, slab pools, large cache (a reclaimer only tries it)
 //   orphan lists, slab pools, large cache: leaves (nothing is taken while holding one)
 constexpr ForkLock kForkLocks[] = {
     {stats_lock_all, stats_unlock_all, stats_reset_locks_in_child},
     {heap_late_lock, heap_late_unlock, heap_late_reset_in_child},
+    {heap_reclaim_lock, heap_reclaim_unlock, heap_reclaim_reset_in_child},
     {heap_registry_lock, heap_registry_unlock, heap_registry_reset_in_child},
     {orphan_lock_all, orphan_unlock_all, orphan_reset_locks_in_child},
     {pool_lock_all, pool_unlock_all, pool_reset_locks_in_child},

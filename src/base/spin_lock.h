@@ -24,6 +24,7 @@ class SpinLock {
       else os::yield_cpu();
     }
   }
+  bool try_lock() { return !locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire); }
   void unlock() { locked_.store(false, std::memory_order_release); }
   // Only for a fork child, where the thread that held it no longer exists.
   void reset() { locked_.store(false, std::memory_order_relaxed); }

@@ -94,6 +94,8 @@ void heap_reset(ThreadHeap* h) {
     for (auto& r : k.refills) r.store(0, std::memory_order_relaxed);
   }
   h->next_tick_ms = 0;
+  h->slow_lock.store(kSlowFree, std::memory_order_relaxed);
+  h->active_ms.store(os::now_ms(), std::memory_order_relaxed);
   h->tick_countdown = 0;
   h->tick_bytes = kTickBytes;
   h->empty_deadline_ms = 0;
@@ -250,6 +252,7 @@ void* heap_alloc_late(uint32_t c) {
 void heap_collect_late() {
   LockGuard g(g_late_lock);
   if (!g_late_heap) return;
+  HeapSlowScope scope(g_late_heap);
   heap_process_mailbox(g_late_heap);
   release_kept_empty(g_late_heap);
 }
@@ -325,6 +328,7 @@ void heap_settle(ThreadHeap* h, Slab* s) {
 }
 
 void heap_free_local_slow(ThreadHeap* h, Slab* s) {
+  HeapSlowScope scope(h);
   heap_settle(h, s);
   heap_tick(h);
 }
@@ -340,6 +344,7 @@ void heap_process_mailbox(ThreadHeap* h) {
 }
 
 void* heap_alloc_tick(ThreadHeap* h, void* block) {
+  HeapSlowScope scope(h);
   h->tick_bytes = kTickBytes;
   h->tick_countdown = 0;
   heap_tick(h);
@@ -354,6 +359,7 @@ void heap_tick(ThreadHeap* h) {
   }
   h->tick_countdown = kTickEvery;
   uint64_t now = os::now_ms();
+  h->active_ms.store(now, std::memory_order_relaxed);
   if (now < h->next_tick_ms) return;
   h->next_tick_ms = now + kTickMs;
   heap_process_mailbox(h);
@@ -363,6 +369,7 @@ void heap_tick(ThreadHeap* h) {
 
 void heap_thread_exit(ThreadHeap* h) {
   if (h->tid == kTidNobody || !h->live) return;
+  HeapSlowScope scope(h);
   debug_ring_record(RingEvent::kThreadExit, h, h->tid);
   // Blocks in the fast caches belong to slabs this thread owns or let go of: put them
   // back first.
@@ -378,6 +385,9 @@ void heap_thread_exit(ThreadHeap* h) {
   }
   let_go_of_everything(h);
   stats_absorb(h->stats);
+  // Before the heap can be recycled for another thread, whose first scope would take a
+  // lock still showing kSlowOwner for its own.
+  scope.release();
   // Allocations after this point (a later TLS destructor) go to the late heap; a free
   // is remote to every slab, as the retired heap owns none.
   t_heap = &g_heap_retired;
@@ -495,6 +505,107 @@ void heap_abandon_others_in_child() {
   uint64_t kept = kept_empty_bytes(self) + (g_late_heap ? kept_empty_bytes(g_late_heap) : 0);
   retained_add(Retained::kKeptEmpty, int64_t(kept) - int64_t(retained_raw(Retained::kKeptEmpty)));
 }
+
+void heap_slow_lock_contended(ThreadHeap* h) {
+  for (unsigned spins = 0;; spins++) {
+    uint32_t expected = kSlowFree;
+    if (h->slow_lock.load(std::memory_order_relaxed) == kSlowFree &&
+        h->slow_lock.compare_exchange_weak(expected, kSlowOwner, std::memory_order_acquire))
+      return;
+    if (spins < 64) cpu_relax();
+    else os::yield_cpu();
+  }
+}
+
+namespace {
+
+// Held by a reclaimer for its whole visit, so that fork() (which takes it) never finds
+// a heap half reclaimed; reclaimers only try it, never wait.
+SpinLock g_reclaim_lock;
+
+// Every block free: `used` counts the blocks handed out, and as many wait in the remote
+// queue. The owner's fast path cannot change either: a free of one of its blocks would
+// need a block the program still holds, and none is held (the fast cache's blocks
+// count in `used` too).
+bool slab_complete(const Slab* s) {
+  uint32_t used = s->used.load(std::memory_order_acquire);
+  return used != 0 && remote_count(s->remote_head.load(std::memory_order_acquire)) == used;
+}
+
+// Takes the mailbox (not a closed one: the owner closes it on its slow path, which we
+// exclude).
+Slab* take_mailbox(ThreadHeap* h) {
+  Slab* head = h->mailbox.load(std::memory_order_acquire);
+  while (head && head != kMailboxClosed &&
+         !h->mailbox.compare_exchange_weak(head, nullptr, std::memory_order_acquire, std::memory_order_acquire)) {
+  }
+  return head == kMailboxClosed ? nullptr : head;
+}
+
+void give_back_mailbox(ThreadHeap* h, Slab* first, Slab* last) {
+  Slab* head = h->mailbox.load(std::memory_order_relaxed);
+  do last->list_next = head;
+  while (!h->mailbox.compare_exchange_weak(head, first, std::memory_order_release, std::memory_order_relaxed));
+}
+
+}  // namespace
+
+// Why a reclaimer may act as h's owner: it holds h's slow lock, so the owner is on no
+// slow path (those are the only code that moves slabs between h's lists, drains or
+// lets go). The owner's fast paths take no lock: the alloc path pops from the bound
+// slab, which is never taken here, and the free path pushes onto a slab of a block the
+// program frees, which a complete slab does not have. So the complete partial or full
+// slabs of h's mailbox can be drained (claim, then drain: h's tid is the owner's) and
+// given back as the owner would, and so can its kept-empty slabs. The others go back
+// into the mailbox, tokens and all.
+uint32_t heap_reclaim_complete(ThreadHeap* h, bool always) {
+  if (h->tid == kTidNobody || !h->live.load(std::memory_order_relaxed)) return 0;
+  if (!always && os::now_ms() - h->active_ms.load(std::memory_order_relaxed) < kIdleMs) return 0;
+  if (!g_reclaim_lock.try_lock()) return 0;
+  uint32_t expected = kSlowFree;
+  if (!h->slow_lock.compare_exchange_strong(expected, kSlowReclaimer, std::memory_order_acquire)) {
+    g_reclaim_lock.unlock();
+    return 0;
+  }
+  uint32_t freed = 0;
+  Slab *keep = nullptr, *keep_last = nullptr;
+  for (Slab* s = take_mailbox(h); s;) {
+    Slab* next = s->list_next;
+    bool reclaimable = s->owner_tid.load(std::memory_order_acquire) == h->tid &&
+                       (s->place == SlabPlace::kPartial || s->place == SlabPlace::kFull) && slab_complete(s);
+    if (reclaimable && slab_take_listed(h, s)) {
+      if (s->used.load(std::memory_order_relaxed) == 0) {
+        heap_slab_emptied(h, s);
+        freed++;
+      }
+    } else {
+      s->list_next = keep;
+      keep = s;
+      if (!keep_last) keep_last = s;
+    }
+    s = next;
+  }
+  if (keep) give_back_mailbox(h, keep, keep_last);
+  // Kept-empty slabs wait for an owner that is not coming back soon: no block in use,
+  // so its fast paths cannot touch them either.
+  if (h->empty_deadline_ms) release_kept_empty(h);
+  h->slow_lock.store(kSlowFree, std::memory_order_release);
+  g_reclaim_lock.unlock();
+  return freed;
+}
+
+void heap_reclaim_all(bool always) {
+  ThreadHeap* self = t_heap;
+  uint32_t n = g_heap_count.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < n; i++) {
+    ThreadHeap* h = g_heaps[i].load(std::memory_order_acquire);
+    if (h && h != self) heap_reclaim_complete(h, always);
+  }
+}
+
+void heap_reclaim_lock() { g_reclaim_lock.lock(); }
+void heap_reclaim_unlock() { g_reclaim_lock.unlock(); }
+void heap_reclaim_reset_in_child() { g_reclaim_lock.reset(); }
 
 void heap_registry_lock() { g_registry_lock.lock(); }
 void heap_registry_unlock() { g_registry_lock.unlock(); }

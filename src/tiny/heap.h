@@ -47,6 +47,11 @@ struct ThreadHeap {
   // Slabs this thread owns that received remote frees; other threads push, the
   // owner takes the whole stack. kMailboxClosed once the thread has exited.
   std::atomic<Slab*> mailbox{nullptr};
+  // Exclusion between the owner on its slow paths and a reclaimer: another thread that,
+  // while this heap is idle, gives back the slabs other threads' frees made complete
+  // (heap_reclaim_complete). The fast paths never look at it (see that function).
+  std::atomic<uint32_t> slow_lock{0};
+  std::atomic<uint64_t> active_ms{0};  // the owner's last housekeeping clock read
   uint64_t next_tick_ms = 0;
   uint32_t tick_countdown = 0;
   int64_t tick_bytes = 0;          // requested bytes until the next heap_alloc_tick
@@ -77,6 +82,47 @@ void heap_collect_late();
 void heap_release_kept_empty(ThreadHeap* h);
 ThreadHeap* heap_by_tid(uint32_t tid);
 void heap_thread_exit(ThreadHeap* h);
+
+inline constexpr uint32_t kSlowFree = 0, kSlowOwner = 1, kSlowReclaimer = 2;
+void heap_slow_lock_contended(ThreadHeap* h);
+
+// Held by the owner across each of its slow paths (outermost entry points only; nested
+// scopes are free). Only the owner ever stores kSlowOwner, so finding it means "mine".
+class HeapSlowScope {
+ public:
+  explicit HeapSlowScope(ThreadHeap* h) : h_(h) {
+    if (h->tid == kTidNobody || h->slow_lock.load(std::memory_order_relaxed) == kSlowOwner) {
+      h_ = nullptr;
+      return;
+    }
+    uint32_t expected = kSlowFree;
+    if (!h->slow_lock.compare_exchange_strong(expected, kSlowOwner, std::memory_order_acquire))
+      heap_slow_lock_contended(h);
+  }
+  ~HeapSlowScope() { release(); }
+  void release() {
+    if (h_) h_->slow_lock.store(kSlowFree, std::memory_order_release);
+    h_ = nullptr;
+  }
+  HeapSlowScope(const HeapSlowScope&) = delete;
+  HeapSlowScope& operator=(const HeapSlowScope&) = delete;
+
+ private:
+  ThreadHeap* h_;
+};
+
+// A heap whose owner made no allocator slow path for this long counts as idle: other
+// threads give back the complete slabs waiting in its mailbox.
+inline constexpr uint64_t kIdleMs = 100;
+// Takes the complete slabs (every block free: in the remote queue or on the local list)
+// out of h's mailbox and gives them back to the pool, acting as h's owner while holding
+// h's slow lock. Only if h is idle (or `always`, for malloc_trim). Returns slabs freed.
+uint32_t heap_reclaim_complete(ThreadHeap* h, bool always);
+// Every heap: malloc_trim (always) and periodic collection (idle heaps only).
+void heap_reclaim_all(bool always);
+void heap_reclaim_lock();
+void heap_reclaim_unlock();
+void heap_reclaim_reset_in_child();
 
 // Owner-side mailbox processing: drains every announced slab this heap owns.
 void heap_process_mailbox(ThreadHeap* h);

@@ -172,6 +172,7 @@ void remote_free_unowned(Slab* s, uint32_t pending) {
     slab_notify(s);
     return;
   }
+  HeapSlowScope scope(h);
   if (pending >= s->used.load(std::memory_order_relaxed)) {
     if (slab_acquire(h, s, kOwnerNone)) slab_let_go(h, s);  // to the pool: used is 0 now
     return;  // else another thread claimed it: the slab and its queue are theirs
@@ -303,11 +304,13 @@ void slab_remote_free(Slab* s, void* p) {
     return;
   }
   // Only the push that made the queue non-empty announces it; later pushes ride along.
-  if (pending != 1) return;
   // The owner drains its bound slab when the slab runs dry, and looks at the queue when
   // it unbinds it (seq_cst on both sides, as with slab_let_go), so no announcement.
-  if (s->bound_hint.load(std::memory_order_seq_cst)) return;
-  slab_notify(s);
+  if (pending == 1 && !s->bound_hint.load(std::memory_order_seq_cst)) slab_notify(s);
+  // The push that completes a slab of an idle owner gives it back now (heap.h).
+  if (pending == s->used.load(std::memory_order_relaxed))
+    if (ThreadHeap* owner = heap_by_tid(s->owner_tid.load(std::memory_order_relaxed)))
+      heap_reclaim_complete(owner, false);
 }
 
 void slab_notify(Slab* s) {

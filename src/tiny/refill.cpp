@@ -89,6 +89,7 @@ bool refill(ThreadHeap* h, uint32_t c) {
 }
 
 void* heap_alloc_slow(ThreadHeap* h, uint32_t c) {
+  HeapSlowScope scope(h);
   debug_ring_record(RingEvent::kAllocSlow, h, c);
   heap_tick(h);
   ClassCache& cc = h->cls[c];

@@ -130,7 +130,7 @@ void heap_process_mailbox(ThreadHeap* h);
 void heap_tick(ThreadHeap* h);
 // Every kTickBytes bytes of fast-path allocations: housekeeping on the clock.
 void* heap_alloc_tick(ThreadHeap* h, void* block);  // returns block
-inline constexpr int64_t kTickBytes = 512 * 1024;
+inline constexpr int64_t kTickBytes = 128 * 1024;
 
 // Owner-local list moves.
 void heap_place(ThreadHeap* h, Slab* s, SlabPlace where);

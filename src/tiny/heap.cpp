@@ -80,7 +80,11 @@ uint32_t fast_cap_of(uint32_t c) {
 }
 
 void heap_reset(ThreadHeap* h) {
-  h->live.store(true, std::memory_order_relaxed);
+  // A reclaimer that found this heap live in its previous life may still hold the slow
+  // lock: wait for it, and keep it out until the heap is live again.
+  uint32_t expected = kSlowFree;
+  if (!h->slow_lock.compare_exchange_strong(expected, kSlowOwner, std::memory_order_acquire))
+    heap_slow_lock_contended(h);
   for (uint32_t c = 0; c < kNumClasses; c++) {
     h->cls[c] = ClassCache{&g_slab_sentinel, nullptr, fast_cap_of(c)};
     h->bound[c] = h->partial[c] = h->full[c] = h->empty[c] = nullptr;
@@ -94,12 +98,13 @@ void heap_reset(ThreadHeap* h) {
     for (auto& r : k.refills) r.store(0, std::memory_order_relaxed);
   }
   h->next_tick_ms = 0;
-  h->slow_lock.store(kSlowFree, std::memory_order_relaxed);
   h->active_ms.store(os::now_ms(), std::memory_order_relaxed);
   h->tick_countdown = 0;
   h->tick_bytes = kTickBytes;
   h->empty_deadline_ms = 0;
   h->mailbox.store(nullptr, std::memory_order_release);
+  h->live.store(true, std::memory_order_release);
+  h->slow_lock.store(kSlowFree, std::memory_order_release);
 }
 
 Slab** list_of(ThreadHeap* h, Slab* s) {
@@ -476,6 +481,9 @@ void heap_abandon_others_in_child() {
     if (list == kMailboxClosed) list = nullptr;
     for (; list; list = list->list_next) list->listed.store(false, std::memory_order_relaxed);
     h->live.store(false, std::memory_order_relaxed);
+    // Its thread may have died inside a slow path (a reclaimer cannot have: fork holds
+    // the reclaim lock): nobody else will ever release it.
+    h->slow_lock.store(kSlowFree, std::memory_order_relaxed);
     h->pool_next = dead;
     dead = h;
   }
@@ -564,6 +572,11 @@ uint32_t heap_reclaim_complete(ThreadHeap* h, bool always) {
   if (!g_reclaim_lock.try_lock()) return 0;
   uint32_t expected = kSlowFree;
   if (!h->slow_lock.compare_exchange_strong(expected, kSlowReclaimer, std::memory_order_acquire)) {
+    g_reclaim_lock.unlock();
+    return 0;
+  }
+  if (!h->live.load(std::memory_order_acquire)) {  // exited since we looked: nothing of it is owned
+    h->slow_lock.store(kSlowFree, std::memory_order_release);
     g_reclaim_lock.unlock();
     return 0;
   }

@@ -21,6 +21,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "../common/block_stamp.h"
+#include "../common/xorshift.h"
+
 namespace hostile {
 
 [[noreturn]] inline void die(const char* what, const void* p = nullptr, size_t n = 0) {
@@ -283,35 +286,10 @@ inline int run_subject(const char* what, unsigned timeout_ms, F fn) {
   return r.clean() ? 0 : 1;
 }
 
-inline uint64_t key_of(const void* p, size_t n) {
-  uint64_t x = reinterpret_cast<uintptr_t>(p) * 0x9e3779b97f4a7c15ull ^ n;
-  return x ^ (x >> 29);
-}
-
-// Every byte up to 512, then one per 512 and the last one.
-template <typename F>
-inline void for_each_mark(size_t n, F f) {
-  for (size_t i = 0; i < n && i < 512; ++i) f(i);
-  for (size_t i = 512; i < n; i += 512) f(i);
-  if (n > 512) f(n - 1);
-}
-
-inline unsigned char mark(uint64_t k, size_t i) {
-  return static_cast<unsigned char>(k >> (i % 8 * 8)) ^ static_cast<unsigned char>(i * 31);
-}
-
-inline void stamp(void* p, size_t n) {
-  uint64_t k = key_of(p, n);
-  auto* b = static_cast<unsigned char*>(p);
-  for_each_mark(n, [&](size_t i) { b[i] = mark(k, i); });
-}
+inline void stamp(void* p, size_t n) { test_common::stamp_as(p, n, p); }
 
 inline void verify(const void* p, size_t n) {
-  uint64_t k = key_of(p, n);
-  auto* b = static_cast<const unsigned char*>(p);
-  for_each_mark(n, [&](size_t i) {
-    if (b[i] != mark(k, i)) die("stamp mismatch: block corrupted or handed out twice", p, n);
-  });
+  if (test_common::first_mismatch(p, n, p) != SIZE_MAX) die("stamp mismatch: block corrupted or handed out twice", p, n);
 }
 
 inline void* alloc_stamped(size_t n) {
@@ -326,17 +304,9 @@ inline void free_verified(void* p, size_t n) {
   free(p);
 }
 
-// xorshift: cheap per-thread randomness.
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x2545f4914f6cdd1dull | 1) {}
-  uint64_t next() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
-  }
-  size_t below(size_t n) { return static_cast<size_t>(next() % n); }
+// This suite's seeds and random sizes over tests/common's generator.
+struct Rng : test_common::XorShift64 {
+  explicit Rng(uint64_t seed) : XorShift64(seed * 0x2545f4914f6cdd1dull | 1) {}
   // Mostly small, some mid-size, a few large blocks.
   size_t size() {
     uint64_t r = next();

@@ -48,9 +48,7 @@ struct Chain {
   }
   static void stamp_check_after_link(void* p, size_t n) {
     // The link overwrote the first word: restore what stamp() wrote there, then verify.
-    uint64_t k = key_of(p, n);
-    auto* b = static_cast<unsigned char*>(p);
-    for (size_t i = 0; i < sizeof(void*) && i < n; ++i) b[i] = mark(k, i);
+    test_common::stamp_as(p, n, p, sizeof(void*));
     verify(p, n);
   }
 };

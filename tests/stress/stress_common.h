@@ -16,6 +16,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "../common/block_stamp.h"
+#include "../common/xorshift.h"
+
 #if defined(__SANITIZE_THREAD__)
 #define HAKMEM_STRESS_TSAN 1
 #elif defined(__has_feature)
@@ -58,67 +61,19 @@ inline size_t scaled(size_t normal, size_t tsan) {
     }                                                                             \
   } while (0)
 
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) {}
-  uint64_t next() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
-  }
-  size_t below(size_t n) { return static_cast<size_t>(next() % n); }
-  bool chance(unsigned percent) { return below(100) < percent; }
+// Each suite keeps its own seeds: this one's initial state.
+struct Rng : test_common::XorShift64 {
+  explicit Rng(uint64_t seed) : XorShift64(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) {}
 };
 
-inline uint64_t mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return x;
-}
-
-inline uint64_t key_of(const void* p, size_t n) {
-  return mix(reinterpret_cast<uintptr_t>(p) ^ (static_cast<uint64_t>(n) << 40) ^ n);
-}
-
-// Words stamped: all of the first 4 KiB, then one per 256 bytes, and the last word.
-// `visit(index, expected)` is called for each stamped word, then for each tail byte.
-template <typename Visit>
-inline void for_each_stamp(uint64_t key, size_t n, Visit visit) {
-  const size_t words = n / 8;
-  const size_t dense = words < 512 ? words : 512;
-  for (size_t i = 0; i < dense; ++i) visit(i, key + i * 0x9E3779B97F4A7C15ull);
-  for (size_t i = dense; i + 1 < words; i += 32) visit(i, key + i * 0x9E3779B97F4A7C15ull);
-  if (words > dense) visit(words - 1, key + (words - 1) * 0x9E3779B97F4A7C15ull);
-}
-
-// Stamps n bytes at p with the pattern of (owner, n). `owner` is normally p itself;
-// after a realloc the contents still carry the pattern of the old address.
-inline void stamp_as(void* p, size_t n, const void* owner) {
-  uint64_t key = key_of(owner, n);
-  auto* w = static_cast<uint64_t*>(p);
-  for_each_stamp(key, n, [&](size_t i, uint64_t v) { w[i] = v; });
-  auto* b = static_cast<unsigned char*>(p);
-  for (size_t i = n / 8 * 8; i < n; ++i) b[i] = static_cast<unsigned char>(key >> (i % 8 * 8));
-}
+using test_common::stamp_as;
 
 // Checks the first `prefix` bytes of p against the pattern of (owner, n).
 inline void verify_as(const void* p, size_t n, const void* owner, size_t prefix, const char* ctx) {
-  uint64_t key = key_of(owner, n);
-  auto* w = static_cast<const uint64_t*>(p);
-  for_each_stamp(key, n, [&](size_t i, uint64_t v) {
-    if ((i + 1) * 8 <= prefix && w[i] != v) {
-      fprintf(stderr, "stress FAILURE (%s): word %zu of block %p size %zu is %#" PRIx64
-              ", expected %#" PRIx64 "\n", ctx, i, p, n, w[i], v);
-      die("corrupted block", p, n, i);
-    }
-  });
-  auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = n / 8 * 8; i < n && i < prefix; ++i)
-    if (b[i] != static_cast<unsigned char>(key >> (i % 8 * 8))) die(ctx, p, n, i);
+  size_t bad = test_common::first_mismatch(p, n, owner, prefix);
+  if (bad == SIZE_MAX) return;
+  fprintf(stderr, "stress FAILURE (%s): byte %zu of block %p size %zu differs from its stamp\n", ctx, bad, p, n);
+  die("corrupted block", p, n, bad);
 }
 
 inline void stamp(void* p, size_t n) { stamp_as(p, n, p); }

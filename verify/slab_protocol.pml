@@ -73,6 +73,14 @@
  *   -DCHILD_NO_REPAIR  the fork child does not repair what dead threads left half-done in
  *                      the shared protocol (P5/P6; the code before 2026-11-28, found here)
  *   -DCHILD_LEAKS_OK   fork runs: accept stranding (leaks), check everything else
+ *   -DRECLAIM          any thread may, between its operations, reclaim for another thread
+ *                      (heap_reclaim_complete: the heap's slow lock, the owner's complete
+ *                      partial slabs from its mailbox, its kept-empty slabs); owners hold
+ *                      their slow lock on every slow path, their fast paths take none
+ *   -DRECLAIM_NO_LOCK  seeded: the reclaimer does not take the slow lock (P5)
+ *   -DRECLAIM_BOUND    seeded: the reclaimer also takes the owner's bound slab (P2)
+ *   -DRECLAIM_INCOMPLETE seeded: the reclaimer returns a slab without checking that every
+ *                      block is free (P3_overlap)
  *   -DNT= -DNS= -DU= -DNCLS= -DMAXOPS= -DMAXLIVES= -DKEEP= -DKROUNDS= -DFAST -DFORK
  *
  * Reduction: without -DFORK, a step that touches only the owner's local state commutes
@@ -170,6 +178,8 @@ byte link[NU];
 /* ---- ThreadHeap ---- */
 bool closed[NT + 1];
 bool live[NT + 1];
+byte slowlk[NT + 1];        /* the heap's slow lock: 0, its owner's tid, or RECLAIMER(r) */
+bool reclaiming;            /* g_reclaim_lock: held by a reclaimer for its whole visit */
 byte fc[NT + 1] = NIL;      /* the fast cache (one block) */
 byte ndone;
 /* ---- fork ---- */
@@ -186,6 +196,7 @@ byte holder[NU];
 byte owned[NT + 1];
 byte pendm[NS];
 
+#define RECLAIMER(r) (100 + (r))
 #define PEND(sl) pendm[sl] = pendm[sl] | BIT(self)
 #define UNPEND(sl) pendm[sl] = pendm[sl] & ~BIT(self)
 
@@ -434,8 +445,10 @@ inline slab_remote_free(sl, bl) {
            atomic { rt = listed[sl]; listed[sl] = true;
                     printf("T%d adopts S%d? (token was %d)\n", self, sl, rt) }
            if
-           :: !rt -> slab_take_listed(sl, rok, OWNER_NONE);
-                     if :: rok -> heap_settle(sl) :: else -> skip fi
+           :: !rt -> heap_lock();
+                     slab_take_listed(sl, rok, OWNER_NONE);
+                     if :: rok -> heap_settle(sl) :: else -> skip fi;
+                     heap_unlock()
            :: else -> slab_notify(sl)
            fi
         :: else -> slab_notify(sl)
@@ -619,6 +632,113 @@ inline heap_process_mailbox() {
   taken = 0; s2 = 0
 }
 
+/* HeapSlowScope: the owner holds its heap's slow lock across each slow path (nested
+ * scopes are free); it waits while a reclaimer holds it. */
+inline heap_lock() {
+  if
+  :: lkd == 0 -> atomic { slowlk[self] == 0 -> slowlk[self] = self }
+  :: else -> skip
+  fi;
+  lkd++
+}
+inline heap_unlock() {
+  lkd--;
+  if :: lkd == 0 -> slowlk[self] = 0 :: else -> skip fi
+}
+
+/* Every block of the slab free: the remote stack holds `used` blocks. */
+inline slab_complete(sl, out) {
+  d_step {
+    out = false;
+    if
+    :: used[sl] != 0 ->
+       rn = 0; rb = remote_head[sl];
+       do
+       :: rb == NIL -> break
+       :: else -> rn++; rb = link[rb]
+       od;
+       out = (rn == used[sl]); rn = 0; rb = 0
+    :: else -> skip
+    fi
+  }
+}
+
+/* heap_reclaim_complete(heap of thread rt2): try the reclaim lock and the heap's slow lock,
+ * then act as its owner (self = rt2: its tid, its owned set, its obligations): take its
+ * mailbox; each entry it owns that is partial (the model lets go of full slabs; the bound
+ * slab is never taken) and complete is claimed-then-drained as that owner and returned to
+ * the pool; the other entries go back into the mailbox with their tokens; then its
+ * kept-empty slabs go to the pool. */
+inline heap_reclaim_complete() {
+  rself = self;
+  atomic {
+    rcl = (!reclaiming && live[rt2] && !closed[rt2] && !dead[rt2]
+#ifndef RECLAIM_NO_LOCK
+           && slowlk[rt2] == 0
+#endif
+          );
+    if
+    :: rcl -> reclaiming = true;
+#ifndef RECLAIM_NO_LOCK
+              slowlk[rt2] = RECLAIMER(self);
+#endif
+              printf("T%d reclaims for idle T%d\n", self, rt2)
+    :: else -> skip
+    fi
+  }
+  if
+  :: rcl ->
+     self = rt2;
+     atomic {
+       taken = 0;
+       for (ak : 0 .. NS - 1) {
+         if :: where[ak] == W_MB(self) -> taken = taken | BIT(ak); where[ak] = W_NONE :: else -> skip fi
+       }
+       ak = 0
+     }
+     for (s2 : 0 .. NS - 1) {
+       rok = false;
+       slab_complete(s2, rok);
+#ifdef RECLAIM_INCOMPLETE
+       rok = true;
+#endif
+       if
+       :: (taken & BIT(s2)) && owner[s2] == self && rok && place[s2] == P_PARTIAL ->
+          slab_take_listed(s2, ok2, OWNER_NONE);
+          if
+#ifdef RECLAIM_INCOMPLETE
+          :: ok2 -> place[s2] = P_NONE; pool_return_slab(s2)
+#else
+          :: ok2 && used[s2] == 0 -> place[s2] = P_NONE; pool_return_slab(s2)
+#endif
+          :: else -> skip
+          fi
+#ifdef RECLAIM_BOUND
+       /* seeded bug: the bound slab too (the owner's fast path pops from it unlocked) */
+       :: owner[s2] == self && rok && place[s2] == P_BOUND ->
+          if :: taken & BIT(s2) -> atomic { listed[s2] = false } :: else -> skip fi;
+          slab_acquire(s2, OWNER_NONE, ok2);
+          if :: ok2 && used[s2] == 0 -> place[s2] = P_NONE; bound_hint[s2] = false; pool_return_slab(s2)
+             :: else -> skip fi
+#endif
+       :: (taken & BIT(s2)) -> atomic { where[s2] = W_MB(self) }   /* back, token and all */
+       :: else -> skip
+       fi
+     }
+     release_kept_empty();
+     taken = 0; s2 = 0; rok = false; ok2 = false;
+     self = rself;
+     atomic {
+#ifndef RECLAIM_NO_LOCK
+       slowlk[rt2] = 0;
+#endif
+       reclaiming = false
+     }
+  :: else -> skip
+  fi;
+  rcl = false; rself = 0
+}
+
 /* free_slab_block: the program hands any allocated block to this thread. */
 inline do_free() {
   atomic {
@@ -645,7 +765,7 @@ inline do_free() {
 #endif
      slab_push_local(sb, b);
      if  /* heap_free_local_slow */
-     :: pp == NIL || (used[sb] == 0 && place[sb] != P_BOUND) -> heap_settle(sb)
+     :: pp == NIL || (used[sb] == 0 && place[sb] != P_BOUND) -> heap_lock(); heap_settle(sb); heap_unlock()
      :: else -> skip
      fi
   :: b < NU && !mine -> slab_remote_free(sb, b)
@@ -791,20 +911,31 @@ inline do_malloc() {
     fi
   }
 #endif
+  /* the inline fast path: the bound slab's list, no lock */
   if
-  :: b == NIL && bnd[req] != NONE ->
-     s = bnd[req];
-     if
-     :: free_head[s] == NIL && remote_head[s] != NIL -> slab_acquire(s, OWNER_NONE, ok2)
-     :: else -> skip
-     fi;
-     slab_pop(s, b)
+  :: b == NIL && bnd[req] != NONE && free_head[bnd[req]] != NIL -> slab_pop(bnd[req], b)
   :: else -> skip
   fi;
   if
   :: b == NIL ->
-     refill();
-     if :: ok -> slab_pop(bnd[req], b); assert(b != NIL) :: else -> skip fi
+     heap_lock();
+     if
+     :: bnd[req] != NONE ->
+        s = bnd[req];
+        if
+        :: free_head[s] == NIL && remote_head[s] != NIL -> slab_acquire(s, OWNER_NONE, ok2)
+        :: else -> skip
+        fi;
+        slab_pop(s, b)
+     :: else -> skip
+     fi;
+     if
+     :: b == NIL ->
+        refill();
+        if :: ok -> slab_pop(bnd[req], b); assert(b != NIL) :: else -> skip fi
+     :: else -> skip
+     fi;
+     heap_unlock()
   :: else -> skip
   fi
 }
@@ -825,6 +956,7 @@ inline heap_tick() {
 }
 
 inline heap_thread_exit() {
+  heap_lock();
   /* flush_fast_caches: a block of a slab we let go of goes back as a remote free */
   if
   :: fc[self] != NIL ->
@@ -859,6 +991,7 @@ inline heap_thread_exit() {
     fi
   }
   assert(owned[self] == 0);
+  heap_unlock();
   live[self] = false
 }
 
@@ -883,7 +1016,7 @@ inline child_recovery() {
           closed[t] = true
        :: else -> skip
        fi;
-       live[t] = false; dead[t] = true
+       live[t] = false; dead[t] = true; slowlk[t] = 0
     :: else -> skip
     fi
   }
@@ -942,7 +1075,8 @@ proctype thread(byte self) {
   byte s, s2, s3, sb, cs, cc, b, fb, req, taken, t, ak, ek, ec;
   byte dl, dt, dc, dw, ro, ro2, rp, pp, ph, lr, lc;
   byte ops, lives;
-  bool ok, ok2, mine, at, nt, tr, rd, rt, rok, lhf, lrel, lok, urel, uok, pc;
+  bool ok, ok2, mine, at, nt, tr, rd, rt, rok, lhf, lrel, lok, urel, uok, pc, rcl;
+  byte lkd, rt2, rself, rn, rb;
   for (ak : 0 .. NCLS - 1) { bnd[ak] = NONE }
   ak = 0;
   do
@@ -955,10 +1089,15 @@ proctype thread(byte self) {
         if
         :: do_malloc()
         :: do_free()
-        :: heap_tick()
-        :: collect_orphans()
+        :: true -> heap_lock(); heap_tick(); heap_unlock()
+        :: true -> heap_lock(); collect_orphans(); heap_unlock()
+#ifdef RECLAIM
+        :: atomic { rt2 = 1 + (self % NT) }  /* another thread's heap, whatever it is doing */
+           heap_reclaim_complete();
+           rt2 = 0
+#endif
 #ifdef FORK
-        :: forker == 0 ->
+        :: forker == 0 && !reclaiming ->  /* fork takes the reclaim lock */
            atomic {
              forker = _pid;
              printf("T%d forks: the child goes on alone\n", self);

@@ -2,7 +2,11 @@
 
 callgrind_pair runs N and then 2N pairs; (Ir(2N) - Ir(N)) / N is the cost of one pair
 with start-up and first-touch slow paths cancelled out. Instruction counts are
-deterministic, so this runs once per allocator rather than BENCH_RUNS times."""
+deterministic, so this runs once per allocator rather than BENCH_RUNS times.
+
+ir_per_pair_<size>: one other block of the size stays alive (the fair case: no allocator
+retires its page on each free). ir_per_pair_<size>_alone: the pair's block is the only
+one of its size, where mimalloc retires and re-initialises its page on every free."""
 import os
 import re
 import shutil
@@ -17,13 +21,15 @@ SIZES = (64, 1024)
 def benchmark(quick):
     return Benchmark(
         "callgrind_pair", "instructions per malloc+free pair (valgrind callgrind, Ir)",
-        [], [], [Metric(f"ir_per_pair_{s}", LOWER, "Ir") for s in SIZES], timeout=300)
+        [], [], [Metric(f"ir_per_pair_{s}{tag}", LOWER, "Ir") for s in SIZES for tag in ("", "_alone")],
+        timeout=300)
 
 
-def total_instructions(program, pairs, size, preload, timeout):
+def total_instructions(program, pairs, size, keep, preload, timeout):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
-        argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", program, str(pairs), str(size)]
+        argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", program, str(pairs), str(size),
+                str(keep)]
         status, _, stderr, _, _ = run_program(argv, preload, {}, timeout)
         if status:
             raise RuntimeError(f"{status}: {stderr.strip().splitlines()[-1:] or ''}")
@@ -42,9 +48,10 @@ def measure(program, allocator, quick, timeout=300):
     metrics = {}
     try:
         for size in SIZES:
-            one = total_instructions(program, pairs, size, allocator.preload, timeout)
-            two = total_instructions(program, 2 * pairs, size, allocator.preload, timeout)
-            metrics[f"ir_per_pair_{size}"] = (two - one) / pairs
+            for keep, tag in ((1, ""), (0, "_alone")):
+                one = total_instructions(program, pairs, size, keep, allocator.preload, timeout)
+                two = total_instructions(program, 2 * pairs, size, keep, allocator.preload, timeout)
+                metrics[f"ir_per_pair_{size}{tag}"] = (two - one) / pairs
     except RuntimeError as e:
         return metrics, str(e)
     return metrics, ""

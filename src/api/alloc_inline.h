@@ -78,10 +78,12 @@ HAK_INLINE void free_slab_block(void* p) {
     *static_cast<void**>(p) = head;
     s->freelist = p;
     uint32_t used = s->used.load(std::memory_order_relaxed) - 1;
-    s->used.store(used, std::memory_order_relaxed);
+    // Release (a plain store on x86): a reclaimer that reads this count (acquire) and
+    // finds the slab complete also sees the push above.
+    s->used.store(used, std::memory_order_release);
     // A list that was empty (slab was full) or a slab now unused changes lists;
     // the bound slab stays bound however often it empties (malloc/free ping-pong).
-    if (HAK_LIKELY(head != nullptr && (used != 0 || s->place == SlabPlace::kBound))) return;
+    if (HAK_LIKELY(head != nullptr && (used != 0 || place_of(s) == SlabPlace::kBound))) return;
     heap_free_local_slow(h, s);
     return;
   }

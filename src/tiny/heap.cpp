@@ -146,11 +146,11 @@ void unlink(ThreadHeap* h, Slab* s) {
       break;
     }
   }
-  s->place = SlabPlace::kNone;
+  set_place(s, SlabPlace::kNone);
 }
 
 void push_list(ThreadHeap* h, Slab* s, SlabPlace where) {
-  s->place = where;
+  set_place(s, where);
   if (where == SlabPlace::kEmpty) {
     h->empty_count[s->class_idx]++;
     s->retained_bytes = slab_resident_bytes(s);
@@ -286,7 +286,7 @@ void heap_bind(ThreadHeap* h, Slab* s) {
     unlink(h, old);
     heap_settle(h, old);
   }
-  s->place = SlabPlace::kBound;
+  set_place(s, SlabPlace::kBound);
   s->bound_hint.store(true, std::memory_order_relaxed);
   h->bound[c] = s;
   // Guard mode keeps the fast path's view empty so every allocation takes the checked path.
@@ -334,6 +334,13 @@ void heap_settle(ThreadHeap* h, Slab* s) {
 
 void heap_free_local_slow(ThreadHeap* h, Slab* s) {
   HeapSlowScope scope(h);
+  // The fast path pushed without the lock, and that free may have completed the slab:
+  // a reclaimer may have given it back before we got the lock (found by the model,
+  // verify/ -DRECLAIM). Then it is not ours to settle.
+  if (s->owner_tid.load(std::memory_order_relaxed) != h->tid) {
+    heap_tick(h);
+    return;
+  }
   heap_settle(h, s);
   heap_tick(h);
 }
@@ -447,7 +454,7 @@ void take_over_dead_slabs(SuperSlab* ss, void* arg) {
     // Unowned slabs too: a dead thread may have pushed a remote free into one and died
     // before announcing it, or let go of one and died before looking at its queue.
     if (owner == kOwnerPool || owner == r->self->tid || owner == r->late_tid) continue;
-    s->place = SlabPlace::kNone;
+    set_place(s, SlabPlace::kNone);
     s->next = s->prev = nullptr;
     s->retained_bytes = 0;  // a kept-empty count of a dead heap; the counter is rebuilt below
     s->bound_hint.store(false, std::memory_order_relaxed);

@@ -28,7 +28,7 @@ void slab_format(Slab* s, uint32_t c) {
   s->carved = 0;
   s->freelist = nullptr;
   s->used.store(0, std::memory_order_relaxed);
-  s->place = SlabPlace::kNone;
+  set_place(s, SlabPlace::kNone);
   s->next = s->prev = nullptr;
 }
 

@@ -54,6 +54,9 @@
  *   P7 bound_hint only on a slab its owner has bound.
  *   P8 a malloc of class c gets a block of a slab cut for class c (stale list entries that
  *      point to a re-cut slab must not be bound for their old class).
+ *   P9 (-DRECLAIM) the reclaimer never takes a slab the owner's unlocked fast paths may use:
+ *      when it starts on one, the slab is not bound and no block of it is held (program,
+ *      fast cache, a free in progress); slab_pop / slab_push_local find no reclaimer on it.
  *   A used count check at the end (no fork): used == blocks out or queued.
  *
  * Variants (spin -D...); each seeded bug must be found by check.sh unsafe:
@@ -75,12 +78,16 @@
  *   -DCHILD_LEAKS_OK   fork runs: accept stranding (leaks), check everything else
  *   -DRECLAIM          any thread may, between its operations, reclaim for another thread
  *                      (heap_reclaim_complete: the heap's slow lock, the owner's complete
- *                      partial slabs from its mailbox, its kept-empty slabs); owners hold
- *                      their slow lock on every slow path, their fast paths take none
+ *                      partial and full slabs from its mailbox, its kept-empty slabs); owners
+ *                      hold their slow lock on every slow path, their fast paths take none.
+ *                      Implies -DFULL_LIST (heap_settle keeps full slabs on a full list).
+ *   -DFIX_FREE_SLOW_RECHECK  the proposed fix of the bug found in 523ef91: heap_free_local_slow
+ *                      settles the slab only if it is still ours (a reclaimer may have given
+ *                      it back between the unlocked push and the lock; without it: P2)
  *   -DRECLAIM_NO_LOCK  seeded: the reclaimer does not take the slow lock (P5)
- *   -DRECLAIM_BOUND    seeded: the reclaimer also takes the owner's bound slab (P2)
+ *   -DRECLAIM_BOUND    seeded: the reclaimer also takes the owner's bound slab (P9)
  *   -DRECLAIM_INCOMPLETE seeded: the reclaimer returns a slab without checking that every
- *                      block is free (P3_overlap)
+ *                      block is free (P9)
  *   -DNT= -DNS= -DU= -DNCLS= -DMAXOPS= -DMAXLIVES= -DKEEP= -DKROUNDS= -DFAST -DFORK
  *
  * Reduction: without -DFORK, a step that touches only the owner's local state commutes
@@ -698,9 +705,9 @@ inline reclaim_begin(sl) {
 
 /* heap_reclaim_complete(heap of thread rt2): try the reclaim lock and the heap's slow lock,
  * then act as its owner (self = rt2: its tid, its owned set, its obligations): take its
- * mailbox; each entry it owns that is partial (the model lets go of full slabs; the bound
- * slab is never taken) and complete is claimed-then-drained as that owner and returned to
- * the pool; the other entries go back into the mailbox with their tokens; then its
+ * mailbox; each entry it owns that is partial or full (the bound slab is never taken) and
+ * complete is claimed-then-drained as that owner and, when unused, unlinked and returned
+ * to the pool; the other entries go back into the mailbox with their tokens; then its
  * kept-empty slabs go to the pool. */
 inline heap_reclaim_complete() {
   rself = self;

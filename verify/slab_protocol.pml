@@ -54,6 +54,9 @@
  *   P7 bound_hint only on a slab its owner has bound.
  *   P8 a malloc of class c gets a block of a slab cut for class c (stale list entries that
  *      point to a re-cut slab must not be bound for their old class).
+ *   P9 (-DRECLAIM) the reclaimer never takes a slab the owner's unlocked fast paths may use:
+ *      when it starts on one, the slab is not bound and no block of it is held (program,
+ *      fast cache, a free in progress); slab_pop / slab_push_local find no reclaimer on it.
  *   A used count check at the end (no fork): used == blocks out or queued.
  *
  * Variants (spin -D...); each seeded bug must be found by check.sh unsafe:
@@ -75,12 +78,16 @@
  *   -DCHILD_LEAKS_OK   fork runs: accept stranding (leaks), check everything else
  *   -DRECLAIM          any thread may, between its operations, reclaim for another thread
  *                      (heap_reclaim_complete: the heap's slow lock, the owner's complete
- *                      partial slabs from its mailbox, its kept-empty slabs); owners hold
- *                      their slow lock on every slow path, their fast paths take none
+ *                      partial and full slabs from its mailbox, its kept-empty slabs); owners
+ *                      hold their slow lock on every slow path, their fast paths take none.
+ *                      Implies -DFULL_LIST (heap_settle keeps full slabs on a full list).
+ *   -DFIX_FREE_SLOW_RECHECK  the proposed fix of the bug found in 523ef91: heap_free_local_slow
+ *                      settles the slab only if it is still ours (a reclaimer may have given
+ *                      it back between the unlocked push and the lock; without it: P2)
  *   -DRECLAIM_NO_LOCK  seeded: the reclaimer does not take the slow lock (P5)
- *   -DRECLAIM_BOUND    seeded: the reclaimer also takes the owner's bound slab (P2)
+ *   -DRECLAIM_BOUND    seeded: the reclaimer also takes the owner's bound slab (P9)
  *   -DRECLAIM_INCOMPLETE seeded: the reclaimer returns a slab without checking that every
- *                      block is free (P3_overlap)
+ *                      block is free (P9)
  *   -DNT= -DNS= -DU= -DNCLS= -DMAXOPS= -DMAXLIVES= -DKEEP= -DKROUNDS= -DFAST -DFORK
  *
  * Reduction: without -DFORK, a step that touches only the owner's local state commutes
@@ -110,6 +117,9 @@
 #endif
 #ifndef KEEP
 #define KEEP 1                  /* kKeepEmptySmall is 4, kKeepEmptyMedium 1 */
+#endif
+#if defined(RECLAIM) && !defined(FULL_LIST)
+#define FULL_LIST   /* the reclaimer takes full slabs too: model the list they wait on */
 #endif
 #ifndef KROUNDS
 #define KROUNDS 1               /* slab_let_go's kRounds is 4: rounds beyond 1 repeat it */
@@ -156,6 +166,7 @@
 #define P_BOUND 1
 #define P_PARTIAL 2
 #define P_EMPTY 3
+#define P_FULL 4             /* the full list (-DFULL_LIST; implied by -DRECLAIM) */
 
 #define L_MAILBOX 0
 #define L_ADOPT 1
@@ -190,11 +201,12 @@ bool childdone;
 bool hakmem_ownership_violation, P1_two_owners, P2_not_owner, P3_block_twice, P3_block_lost,
      P3_overlap, P3_used_wrong, P4_remote_free_stranded, P5_list_without_token,
      P5_token_lost, P6_free_blocks_stranded, P6_slab_lost, P7_hint_without_owner,
-     P8_wrong_class;
+     P8_wrong_class, P9_reclaim_vs_fast_path;
 byte gst[NU];
 byte holder[NU];
 byte owned[NT + 1];
 byte pendm[NS];
+bool reclm[NS];             /* a reclaimer is working on the slab (from its completeness check on) */
 
 #define RECLAIMER(r) (100 + (r))
 #define PEND(sl) pendm[sl] = pendm[sl] | BIT(self)
@@ -465,6 +477,7 @@ inline slab_remote_free(sl, bl) {
 inline slab_pop(sl, out) {
   OWNER_STEP {
     assert(owner[sl] == self || P2_not_owner);
+    assert(!reclm[sl] || P9_reclaim_vs_fast_path);
     assert(cls[sl] == req || P8_wrong_class);
     pc = (free_head[sl] == NIL && carved[sl] < CAP(cls[sl]));
     if
@@ -505,6 +518,7 @@ inline slab_pop(sl, out) {
 inline slab_push_local(sl, bl) {
   OWNER_STEP {
     assert(owner[sl] == self || P2_not_owner);
+    assert(!reclm[sl] || P9_reclaim_vs_fast_path);
     pp = free_head[sl]; link[bl] = pp;
   FORK_POINT
     free_head[sl] = bl;
@@ -609,7 +623,16 @@ inline heap_settle(sl) {
         ec = 0
      fi
   :: place[sl] != P_BOUND && used[sl] != 0 && HAS_FREE(sl) -> place[sl] = P_PARTIAL
-  :: place[sl] != P_BOUND && used[sl] != 0 && !HAS_FREE(sl) -> place[sl] = P_NONE; slab_let_go(sl)
+  :: place[sl] != P_BOUND && used[sl] != 0 && !HAS_FREE(sl) ->
+#ifdef FULL_LIST
+     if  /* kept on the full list below its cap; at the cap the oldest is let go of (here: this one) */
+     :: place[sl] == P_FULL -> skip
+     :: place[sl] != P_FULL -> place[sl] = P_FULL
+     :: place[sl] != P_FULL -> place[sl] = P_NONE; slab_let_go(sl)
+     fi
+#else
+     place[sl] = P_NONE; slab_let_go(sl)
+#endif
   fi
 }
 
@@ -663,11 +686,28 @@ inline slab_complete(sl, out) {
   }
 }
 
+/* P9: the reclaimer starts on a slab of the owner (self = the owner here). Its fast paths
+ * may use a slab that is bound (malloc pops from it) or has a block in the program's hands,
+ * in its fast cache or in a free in progress (a local free pushes onto it): the reclaimer
+ * must take neither. The other side: slab_pop and slab_push_local assert that no reclaimer
+ * is at work on their slab. */
+inline reclaim_begin(sl) {
+  d_step {
+    reclm[sl] = true;
+    assert(place[sl] != P_BOUND || P9_reclaim_vs_fast_path);
+    for (ak : sl * U .. sl * U + U - 1) {
+      assert(!(gst[ak] == G_ALLOC || gst[ak] == G_FAST || gst[ak] == G_TRANS) || P9_reclaim_vs_fast_path)
+    }
+    ak = 0
+  }
+  printf("T%d (for T%d) reclaims S%d (used %d)\n", rself, self, sl, used[sl])
+}
+
 /* heap_reclaim_complete(heap of thread rt2): try the reclaim lock and the heap's slow lock,
  * then act as its owner (self = rt2: its tid, its owned set, its obligations): take its
- * mailbox; each entry it owns that is partial (the model lets go of full slabs; the bound
- * slab is never taken) and complete is claimed-then-drained as that owner and returned to
- * the pool; the other entries go back into the mailbox with their tokens; then its
+ * mailbox; each entry it owns that is partial or full (the bound slab is never taken) and
+ * complete is claimed-then-drained as that owner and, when unused, unlinked and returned
+ * to the pool; the other entries go back into the mailbox with their tokens; then its
  * kept-empty slabs go to the pool. */
 inline heap_reclaim_complete() {
   rself = self;
@@ -703,23 +743,30 @@ inline heap_reclaim_complete() {
        rok = true;
 #endif
        if
-       :: (taken & BIT(s2)) && owner[s2] == self && rok && place[s2] == P_PARTIAL ->
+       :: (taken & BIT(s2)) && owner[s2] == self && rok && (place[s2] == P_PARTIAL || place[s2] == P_FULL) ->
+          reclaim_begin(s2);
           slab_take_listed(s2, ok2, OWNER_NONE);
           if
 #ifdef RECLAIM_INCOMPLETE
-          :: ok2 -> place[s2] = P_NONE; pool_return_slab(s2)
+          :: ok2 -> heap_unlink(s2); pool_return_slab(s2)
 #else
-          :: ok2 && used[s2] == 0 -> place[s2] = P_NONE; pool_return_slab(s2)
+          :: ok2 && used[s2] == 0 -> heap_unlink(s2); pool_return_slab(s2)   /* heap_slab_emptied */
+          :: ok2 && used[s2] != 0 -> skip
 #endif
-          :: else -> skip
-          fi
+          /* slab_take_listed failed: back into the mailbox (the code's `keep`; its token is
+           * cleared by then, so P5 would object; it cannot fail: the owner is excluded) */
+          :: !ok2 -> atomic { where[s2] = W_MB(self) }
+          fi;
+          reclm[s2] = false
 #ifdef RECLAIM_BOUND
        /* seeded bug: the bound slab too (the owner's fast path pops from it unlocked) */
        :: owner[s2] == self && rok && place[s2] == P_BOUND ->
+          reclaim_begin(s2);
           if :: taken & BIT(s2) -> atomic { listed[s2] = false } :: else -> skip fi;
           slab_acquire(s2, OWNER_NONE, ok2);
           if :: ok2 && used[s2] == 0 -> place[s2] = P_NONE; bound_hint[s2] = false; pool_return_slab(s2)
-             :: else -> skip fi
+             :: else -> skip fi;
+          reclm[s2] = false
 #endif
        :: (taken & BIT(s2)) -> atomic { where[s2] = W_MB(self) }   /* back, token and all */
        :: else -> skip
@@ -764,8 +811,17 @@ inline do_free() {
   :: b < NU && mine ->
 #endif
      slab_push_local(sb, b);
-     if  /* heap_free_local_slow */
-     :: pp == NIL || (used[sb] == 0 && place[sb] != P_BOUND) -> heap_lock(); heap_settle(sb); heap_unlock()
+     if  /* heap_free_local_slow: the push above took no lock */
+     :: pp == NIL || (used[sb] == 0 && place[sb] != P_BOUND) ->
+        heap_lock();
+#ifdef FIX_FREE_SLOW_RECHECK
+        /* proposed fix (not in src/ as of 523ef91): a reclaimer may have given the slab
+         * back between the push and the lock; settle it only if it is still ours */
+        if :: owner[sb] == self -> heap_settle(sb) :: else -> skip fi;
+#else
+        heap_settle(sb);
+#endif
+        heap_unlock()
      :: else -> skip
      fi
   :: b < NU && !mine -> slab_remote_free(sb, b)

@@ -123,7 +123,6 @@ run() {
 # not a valid end state; the collector's assertions check the end instead.
 mem=-DMEMLIM=4096
 fix=
-rfix=-DFIX_FREE_SLOW_RECHECK
 case "$mode" in safe|unsafe|all|deep) ;; *) echo "usage: $0 [safe|unsafe|all|deep]"; exit 2;; esac
 if [ "$mode" = safe ] || [ "$mode" = all ] || [ "$mode" = deep ]; then
   run safe-2slabs-2classes ok "$fix -DNT=2 -DNS=2 -DU=2 -DNCLS=2 -DMAXOPS=2" "$mem -DCOLLAPSE" ""
@@ -133,14 +132,14 @@ if [ "$mode" = safe ] || [ "$mode" = all ] || [ "$mode" = deep ]; then
   run safe-fastcache-latefree ok "$fix -DNT=2 -DNS=1 -DU=2 -DNCLS=2 -DMAXOPS=3 -DFAST -DLATE_FREE" "$mem -DCOLLAPSE" ""
   run safe-fork-norepair-noleakcheck ok "$fix -DFORK -DCHILD_NO_REPAIR -DCHILD_LEAKS_OK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
   run safe-fork ok "$fix -DFORK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
-  # Reclaimers (heap_reclaim_complete), with the full list, and with the proposed fix of
-  # heap_free_local_slow ($rfix: README, "Bugs found", 3; the code as of 523ef91 is the
-  # unsafe run reclaim-free-slow-no-recheck). 4 operations are what it takes for a slab
+  # Reclaimers (heap_reclaim_complete), with the full list and the fix of
+  # heap_free_local_slow (README, "Bugs found", 3; the code before it is the unsafe run
+  # reclaim-free-slow-no-recheck). 4 operations are what it takes for a slab
   # of a thread's partial or full list to sit in its mailbox, complete, when another
   # thread reclaims.
-  run safe-reclaim-4ops ok "$rfix -DRECLAIM -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=4" "$mem -DCOLLAPSE" ""
-  run safe-reclaim-fastcache ok "$rfix -DRECLAIM -DFAST -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "$mem -DCOLLAPSE" ""
-  run safe-reclaim-fork ok "$rfix -DRECLAIM -DFORK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "$mem -DCOLLAPSE" "-E"
+  run safe-reclaim-4ops ok "$fix -DRECLAIM -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=4" "$mem -DCOLLAPSE" ""
+  run safe-reclaim-fastcache ok "$fix -DRECLAIM -DFAST -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "$mem -DCOLLAPSE" ""
+  run safe-reclaim-fork ok "$fix -DRECLAIM -DFORK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "$mem -DCOLLAPSE" "-E"
 fi
 if [ "$mode" = deep ]; then
   run deep-2slabs-2classes-3ops ok "$fix -DNT=2 -DNS=2 -DU=2 -DNCLS=2 -DMAXOPS=3" "-DMEMLIM=8192 -DCOLLAPSE" ""
@@ -166,17 +165,17 @@ if [ "$mode" = unsafe ] || [ "$mode" = all ] || [ "$mode" = deep ]; then
       "$mem -DCOLLAPSE" "-E"
   run child-trusts-lists "assert:P6_slab_lost" "$fix -DFORK -DCHILD_TRUSTS_LISTS -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" \
       "$mem -DCOLLAPSE" "-E"
-  run reclaim-no-lock "assert:P5_token_lost" "$rfix -DRECLAIM -DRECLAIM_NO_LOCK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" \
+  run reclaim-no-lock "assert:P5_token_lost" "$fix -DRECLAIM -DRECLAIM_NO_LOCK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" \
       "$mem -DCOLLAPSE" ""
-  run reclaim-bound "assert:P9_reclaim_vs_fast_path" "$rfix -DRECLAIM -DRECLAIM_BOUND -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" \
+  run reclaim-bound "assert:P9_reclaim_vs_fast_path" "$fix -DRECLAIM -DRECLAIM_BOUND -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" \
       "$mem -DCOLLAPSE" ""
-  run reclaim-incomplete "assert:P9_reclaim_vs_fast_path" "$rfix -DRECLAIM -DRECLAIM_INCOMPLETE -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=4" \
+  run reclaim-incomplete "assert:P9_reclaim_vs_fast_path" "$fix -DRECLAIM -DRECLAIM_INCOMPLETE -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=4" \
       "$mem -DCOLLAPSE" ""
   # The two bugs spin found in the code (README, "Bugs found"), kept as seeded bugs.
   run closed-drop-no-recheck "assert:P4_remote_free_stranded" "-DCLOSED_DROP_NO_RECHECK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" ""
   # The code as of 523ef91: heap_free_local_slow settles a slab a reclaimer gave back
   # between the unlocked push and the slow lock (README, "Bugs found", 3).
-  run reclaim-free-slow-no-recheck "assert:P2_not_owner" "-DRECLAIM -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=4" "$mem -DCOLLAPSE" ""
+  run reclaim-free-slow-no-recheck "assert:P2_not_owner" "-DRECLAIM -DFREE_SLOW_NO_RECHECK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=4" "$mem -DCOLLAPSE" ""
   run child-no-repair error "$fix -DFORK -DCHILD_NO_REPAIR -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
 fi
 

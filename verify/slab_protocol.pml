@@ -81,9 +81,9 @@
  *                      partial and full slabs from its mailbox, its kept-empty slabs); owners
  *                      hold their slow lock on every slow path, their fast paths take none.
  *                      Implies -DFULL_LIST (heap_settle keeps full slabs on a full list).
- *   -DFIX_FREE_SLOW_RECHECK  the proposed fix of the bug found in 523ef91: heap_free_local_slow
- *                      settles the slab only if it is still ours (a reclaimer may have given
- *                      it back between the unlocked push and the lock; without it: P2)
+ *   -DFREE_SLOW_NO_RECHECK  the code as of 523ef91 (bug 3, fixed since): heap_free_local_slow
+ *                      settles the slab without checking that it is still ours (a reclaimer
+ *                      may have given it back between the unlocked push and the lock: P2)
  *   -DRECLAIM_NO_LOCK  seeded: the reclaimer does not take the slow lock (P5)
  *   -DRECLAIM_BOUND    seeded: the reclaimer also takes the owner's bound slab (P9)
  *   -DRECLAIM_INCOMPLETE seeded: the reclaimer returns a slab without checking that every
@@ -814,9 +814,9 @@ inline do_free() {
      if  /* heap_free_local_slow: the push above took no lock */
      :: pp == NIL || (used[sb] == 0 && place[sb] != P_BOUND) ->
         heap_lock();
-#ifdef FIX_FREE_SLOW_RECHECK
-        /* proposed fix (not in src/ as of 523ef91): a reclaimer may have given the slab
-         * back between the push and the lock; settle it only if it is still ours */
+#ifndef FREE_SLOW_NO_RECHECK
+        /* a reclaimer may have given the slab back between the push and the lock:
+         * settle it only if it is still ours (the fix of bug 3) */
         if :: owner[sb] == self -> heap_settle(sb) :: else -> skip fi;
 #else
         heap_settle(sb);

@@ -159,7 +159,7 @@ void* alloc_class_slow(uint32_t c, size_t size) {
       }
     }
     p = heap_alloc_slow(h, c);
-    if (p && (h->tick_bytes -= int64_t(size)) < 0) heap_alloc_tick(h, p);
+    if (p && (h->tick_bytes -= int64_t(size)) < 0) p = heap_alloc_tick(h, p);
   }
   if (!p) {
     errno = ENOMEM;

@@ -101,6 +101,7 @@ void heap_reset(ThreadHeap* h) {
   h->active_ms.store(os::now_ms(), std::memory_order_relaxed);
   h->tick_countdown = 0;
   h->tick_bytes = kTickBytes;
+  h->prof = ProfileThread{};
   h->empty_deadline_ms = 0;
   h->mailbox.store(nullptr, std::memory_order_release);
   h->live.store(true, std::memory_order_release);
@@ -350,7 +351,13 @@ void heap_process_mailbox(ThreadHeap* h) {
 
 void* heap_alloc_tick(ThreadHeap* h, void* block) {
   HeapSlowScope scope(h);
-  h->tick_bytes = kTickBytes;
+  // With the profiler on, the countdown also runs to the next sample, and this block
+  // may be the sampled one (replaced by one the profiler records).
+  if (profile_on()) {
+    if (!profile_alloc_tick(h->prof, &h->tick_bytes, &block)) return block;
+  } else {
+    h->tick_bytes = kTickBytes;
+  }
   h->tick_countdown = 0;
   heap_tick(h);
   return block;

@@ -48,29 +48,6 @@ std::string default_output(const std::string& input) {
   return std::string(base) + ".html";
 }
 
-std::optional<std::string> read_input(const std::string& input) {
-  if (input == "-") {
-    std::ostringstream all;
-    all << std::cin.rdbuf();
-    if (std::cin.bad()) {
-      std::cerr << "hakmem report: cannot read stdin\n";
-      return std::nullopt;
-    }
-    return all.str();
-  }
-  std::ifstream in(input, std::ios::binary);
-  if (!in) {
-    std::cerr << "hakmem report: cannot open " << input << ": " << std::strerror(errno) << '\n';
-    return std::nullopt;
-  }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) {
-    std::cerr << "hakmem report: cannot read " << input << ": " << std::strerror(errno) << '\n';
-    return std::nullopt;
-  }
-  return text;
-}
-
 bool write_output(const std::string& output, const std::string& page) {
   if (output == "-") {
     std::cout << page;
@@ -88,6 +65,29 @@ bool write_output(const std::string& output, const std::string& page) {
 }
 
 }  // namespace
+
+std::optional<std::string> read_input(const std::string& input, const char* command) {
+  if (input == "-") {
+    std::ostringstream all;
+    all << std::cin.rdbuf();
+    if (std::cin.bad()) {
+      std::cerr << command << ": cannot read stdin\n";
+      return std::nullopt;
+    }
+    return all.str();
+  }
+  std::ifstream in(input, std::ios::binary);
+  if (!in) {
+    std::cerr << command << ": cannot open " << input << ": " << std::strerror(errno) << '\n';
+    return std::nullopt;
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    std::cerr << command << ": cannot read " << input << ": " << std::strerror(errno) << '\n';
+    return std::nullopt;
+  }
+  return text;
+}
 
 int report_command(int argc, char** argv) {
   std::optional<std::string> input, output;
@@ -113,7 +113,7 @@ int report_command(int argc, char** argv) {
   if (output && output->empty()) return usage_error("empty output path");
   if (!output) output = default_output(*input);
 
-  std::optional<std::string> text = read_input(*input);
+  std::optional<std::string> text = read_input(*input, "hakmem report");
   if (!text) return kExitIoError;
   const std::string shown = *input == "-" ? "<stdin>" : *input;
 

@@ -117,8 +117,11 @@ void settle(ProfileThread& t, int64_t* tick_bytes) {
   t.armed = *tick_bytes;
 }
 
+// The fast path calls heap_alloc_tick once the countdown goes below zero, i.e. once it
+// has counted more than it was armed with: arming with n - 1 makes the allocation that
+// reaches n the one that ticks.
 void arm(ProfileThread& t, int64_t* tick_bytes) {
-  int64_t v = t.until_sample < t.until_housekeeping ? t.until_sample : t.until_housekeeping;
+  int64_t v = (t.until_sample < t.until_housekeeping ? t.until_sample : t.until_housekeeping) - 1;
   if (v < 0) v = 0;
   *tick_bytes = t.armed = v;
 }

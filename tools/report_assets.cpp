@@ -486,6 +486,11 @@ const char kReportScript[] = R"JS(
       drawSites();
     } catch (err) { if (window.console) console.error(err); }
   }
+  // Nothing live (a program that frees everything before it exits): show allocations.
+  if (!profile.stacks.some(function (s) { return s.live_bytes > 0; })) {
+    metric = 'alloc_bytes';
+    document.getElementById('flame-alloc').checked = true;
+  }
   document.getElementById('flame-alloc').addEventListener('change', function (e) {
     metric = e.target.checked ? 'alloc_bytes' : 'live_bytes';
     focus = null;

@@ -92,9 +92,6 @@ std::string render_report_page(const Stats& stats, std::string_view source_name,
     page += s.title;
     page += "\" xmlns=\"http://www.w3.org/2000/svg\"></svg>\n</section>\n";
   }
-  page +=
-      "<section class=\"panel\">\n<h2>Size classes</h2>\n<p class=\"explain\" id=\"table-note\"></p>\n"
-      "<div class=\"table-wrap\"><table id=\"class-table\"></table></div>\n</section>\n";
   if (!profile_json.empty()) {
     page +=
         "<section class=\"panel\">\n<label class=\"option\"><input type=\"checkbox\" id=\"flame-alloc\"> "
@@ -108,6 +105,9 @@ std::string render_report_page(const Stats& stats, std::string_view source_name,
     page += profile_json;
     page += "\n</script>\n";
   }
+  page +=
+      "<section class=\"panel\">\n<h2>Size classes</h2>\n<p class=\"explain\" id=\"table-note\"></p>\n"
+      "<div class=\"table-wrap\"><table id=\"class-table\"></table></div>\n</section>\n";
   page += "</main>\n";
   page += "<script type=\"application/json\" id=\"hakmem-stats\">\n";
   page += stats_to_json(stats);  // '<' is escaped inside, so this cannot end the element

@@ -349,15 +349,21 @@ void heap_process_mailbox(ThreadHeap* h) {
   }
 }
 
-void* heap_alloc_tick(ThreadHeap* h, void* block) {
+// With the profiler on, the countdown also runs to the next sample, and this block may
+// be the sampled one (replaced by one the profiler records). Out of line, so the tick
+// without the profiler stays what it was.
+__attribute__((noinline, cold)) void* heap_alloc_tick_profiled(ThreadHeap* h, void* block) {
   HeapSlowScope scope(h);
-  // With the profiler on, the countdown also runs to the next sample, and this block
-  // may be the sampled one (replaced by one the profiler records).
-  if (profile_on()) {
-    if (!profile_alloc_tick(h->prof, &h->tick_bytes, &block)) return block;
-  } else {
-    h->tick_bytes = kTickBytes;
-  }
+  if (!profile_alloc_tick(h->prof, &h->tick_bytes, &block)) return block;
+  h->tick_countdown = 0;
+  heap_tick(h);
+  return block;
+}
+
+void* heap_alloc_tick(ThreadHeap* h, void* block) {
+  if (profile_on()) return heap_alloc_tick_profiled(h, block);
+  HeapSlowScope scope(h);
+  h->tick_bytes = kTickBytes;
   h->tick_countdown = 0;
   heap_tick(h);
   return block;

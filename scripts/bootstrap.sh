@@ -10,6 +10,7 @@ packages=(
   valgrind spin gnuplot-nox libclang-rt-14-dev
   libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev
   chromium time glibc-source
+  nlohmann-json3-dev libdw-dev libunwind8
 )
 
 missing=()

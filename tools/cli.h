@@ -1,6 +1,9 @@
 // Shared pieces of the `hakmem` command: exit codes and the subcommands' entry points.
 #pragma once
 
+#include <optional>
+#include <string>
+
 namespace hakmem_cli {
 
 // Exit codes of the command itself. `hakmem run` otherwise becomes the program, so
@@ -21,5 +24,10 @@ void print_report_help();
 
 int run_command(int argc, char** argv);     // argv[0] is "run"
 int report_command(int argc, char** argv);  // argv[0] is "report"
+int profile_command(int argc, char** argv);  // argv[0] is "profile"
+void print_profile_help();
+
+// A whole file ("-": stdin); on failure says why on stderr, prefixed with `command`.
+std::optional<std::string> read_input(const std::string& input, const char* command);
 
 }  // namespace hakmem_cli

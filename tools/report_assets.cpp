@@ -40,6 +40,10 @@ table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nu
 th, td { padding: 4px 8px; text-align: right; border-bottom: 1px solid var(--grid); white-space: nowrap; }
 th { position: sticky; top: 0; background: var(--paper); color: var(--muted); font-weight: 600; border-bottom: 1px solid var(--line); }
 tr.idle td { color: #a3aab8; }
+svg.flame { display: block; width: 100%; height: auto; cursor: pointer; }
+svg.flame .flame-label { font-size: 11px; fill: #1d2330; pointer-events: none; }
+svg.flame .axis { stroke: #9aa3b5; }
+td.site { text-align: left; white-space: normal; }
 )CSS";
 
 const char kReportScript[] = R"JS(
@@ -391,6 +395,108 @@ const char kReportScript[] = R"JS(
   });
   try { drawCards(); drawTable(); } catch (err) { if (window.console) console.error(err); }
   document.body.dataset.chartsDrawn = String(drawn);
+
+  // ---- heap profile (hakmem report --profile): flame graph and top sites ----------
+  // A flame graph of the sampled stacks: the root at the bottom, each frame as wide as
+  // the bytes its callees hold (or allocated); click a frame to zoom, the root to reset.
+  var profileData = document.getElementById('hakmem-profile');
+  if (!profileData) return;
+  var profile = JSON.parse(profileData.textContent);
+  var metric = 'live_bytes';
+  var focus = null;
+
+  function flameTree() {
+    var root = { name: 'all', value: 0, kids: {}, depth: 0 };
+    profile.stacks.forEach(function (s) {
+      var v = s[metric];
+      if (!v) return;
+      root.value += v;
+      var node = root;
+      for (var i = s.frames.length - 1; i >= 0; i--) {  // frames are leaf first
+        var k = node.kids[s.frames[i]];
+        if (!k) k = node.kids[s.frames[i]] = { name: s.frames[i], value: 0, kids: {}, parent: node, depth: node.depth + 1 };
+        k.value += v;
+        node = k;
+      }
+    });
+    return root;
+  }
+
+  function drawFlame() {
+    var root = document.getElementById('flame');
+    clear(root);
+    var tree = flameTree(), W = 1200, rowH = 18, rows = [];
+    if (!focus) focus = tree;
+    (function collect(n) {
+      rows[n.depth] = true;
+      Object.keys(n.kids).forEach(function (k) { collect(n.kids[k]); });
+    })(tree);
+    var H = Math.max(2, rows.length) * rowH + 4;
+    root.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    if (!tree.value) { emptyState(root, W, H, 'No sampled bytes.'); return 0; }
+    var frames = 0;
+    function rect(n, x, w) {
+      var y = H - (n.depth + 1) * rowH;
+      var hue = 20 + (n.name.length * 37) % 40;
+      var g = svg(root, 'g', { 'class': 'frame' });
+      svg(g, 'rect', { x: x, y: y, width: Math.max(w - 0.5, 0.5), height: rowH - 1, rx: 2,
+                       fill: 'hsl(' + hue + ',85%,' + (n === focus ? 48 : 60) + '%)', 'class': 'bar' });
+      svg(g, 'title', {}, n.name + '\n' + fmtBytes(n.value) + ' (' + fmtPercent(n.value / tree.value, 1) + ')');
+      if (w > 40) svg(g, 'text', { x: x + 3, y: y + rowH - 5, 'class': 'flame-label' }, n.name.slice(0, Math.floor(w / 7)));
+      g.addEventListener('click', function () { focus = n === focus ? (n.parent || tree) : n; drawFlame(); });
+      frames++;
+    }
+    // The focus and its ancestors span the width; the focus's callees share it.
+    for (var a = focus; a; a = a.parent) rect(a, 0, W);
+    (function layout(n, x, w) {
+      var kx = x;
+      Object.keys(n.kids).sort().forEach(function (k) {
+        var kid = n.kids[k], kw = w * kid.value / n.value;
+        if (kw >= 0.5) { rect(kid, kx, kw); layout(kid, kx, kw); }
+        kx += kw;
+      });
+    })(focus, 0, W);
+    svg(root, 'path', { d: 'M0 ' + (H - 0.5) + 'H' + W, 'class': 'axis' });
+    return frames;
+  }
+
+  function drawSites() {
+    var table = document.getElementById('site-table');
+    clear(table);
+    var total = 0;
+    profile.stacks.forEach(function (s) { total += s[metric]; });
+    var sites = profile.stacks.filter(function (s) { return s[metric] > 0; })
+      .sort(function (a, b) { return b[metric] - a[metric]; }).slice(0, 20);
+    var blocks = metric === 'live_bytes' ? 'live_blocks' : 'alloc_blocks';
+    var head = html(html(table, 'thead', {}), 'tr', {});
+    ['rank', metric === 'live_bytes' ? 'live bytes' : 'allocated', 'share', 'blocks', 'site', 'called from']
+      .forEach(function (t) { html(head, 'th', { scope: 'col' }, t); });
+    var body = html(table, 'tbody', {});
+    sites.forEach(function (s, i) {
+      var tr = html(body, 'tr', {});
+      [String(i + 1), fmtBytes(s[metric]), fmtPercent(total ? s[metric] / total : 0, 1), groupDigits(s[blocks]),
+       s.frames[0] || '(unknown)', s.frames.slice(1, 4).join(' \u2190 ')]
+        .forEach(function (t, k) { html(tr, 'td', k >= 4 ? { 'class': 'site' } : {}, t); });
+    });
+  }
+
+  function drawProfile() {
+    try {
+      document.body.dataset.flameFrames = String(drawFlame());
+      drawSites();
+    } catch (err) { if (window.console) console.error(err); }
+  }
+  // Nothing live (a program that frees everything before it exits): show allocations.
+  if (!profile.stacks.some(function (s) { return s.live_bytes > 0; })) {
+    metric = 'alloc_bytes';
+    document.getElementById('flame-alloc').checked = true;
+  }
+  document.getElementById('flame-alloc').addEventListener('change', function (e) {
+    metric = e.target.checked ? 'alloc_bytes' : 'live_bytes';
+    focus = null;
+    drawProfile();
+  });
+  drawProfile();
 })();
 )JS";
 

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "json.h"
+#include "profile_model.h"
 #include "report_page.h"
 #include "stats_model.h"
 
@@ -18,7 +19,7 @@ namespace hakmem_cli {
 
 void print_report_help() {
   std::cout <<
-      "Usage: hakmem report STATS.json [-o REPORT.html]\n"
+      "Usage: hakmem report STATS.json [--profile PROFILE] [-o REPORT.html]\n"
       "\n"
       "Renders the statistics that hakmem wrote (hakmem run --stats=json:PATH, or\n"
       "HAKMEM_STATS=json:PATH, or hak_stats_write_json) as one self-contained HTML page\n"
@@ -26,6 +27,8 @@ void print_report_help() {
       "refill paths per size class. The page needs no network.\n"
       "\n"
       "Options:\n"
+      "  --profile PATH     also a heap profile (hakmem run --profile=PATH): an interactive\n"
+      "                     flame graph and the top allocation sites\n"
       "  -o, --output PATH  where to write the page ('-' for stdout); default: the\n"
       "                     input's name with .html instead of .json\n"
       "  -h, --help         show this help\n"
@@ -48,29 +51,6 @@ std::string default_output(const std::string& input) {
   return std::string(base) + ".html";
 }
 
-std::optional<std::string> read_input(const std::string& input) {
-  if (input == "-") {
-    std::ostringstream all;
-    all << std::cin.rdbuf();
-    if (std::cin.bad()) {
-      std::cerr << "hakmem report: cannot read stdin\n";
-      return std::nullopt;
-    }
-    return all.str();
-  }
-  std::ifstream in(input, std::ios::binary);
-  if (!in) {
-    std::cerr << "hakmem report: cannot open " << input << ": " << std::strerror(errno) << '\n';
-    return std::nullopt;
-  }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) {
-    std::cerr << "hakmem report: cannot read " << input << ": " << std::strerror(errno) << '\n';
-    return std::nullopt;
-  }
-  return text;
-}
-
 bool write_output(const std::string& output, const std::string& page) {
   if (output == "-") {
     std::cout << page;
@@ -89,8 +69,31 @@ bool write_output(const std::string& output, const std::string& page) {
 
 }  // namespace
 
+std::optional<std::string> read_input(const std::string& input, const char* command) {
+  if (input == "-") {
+    std::ostringstream all;
+    all << std::cin.rdbuf();
+    if (std::cin.bad()) {
+      std::cerr << command << ": cannot read stdin\n";
+      return std::nullopt;
+    }
+    return all.str();
+  }
+  std::ifstream in(input, std::ios::binary);
+  if (!in) {
+    std::cerr << command << ": cannot open " << input << ": " << std::strerror(errno) << '\n';
+    return std::nullopt;
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    std::cerr << command << ": cannot read " << input << ": " << std::strerror(errno) << '\n';
+    return std::nullopt;
+  }
+  return text;
+}
+
 int report_command(int argc, char** argv) {
-  std::optional<std::string> input, output;
+  std::optional<std::string> input, output, profile_path;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -99,6 +102,11 @@ int report_command(int argc, char** argv) {
     } else if (a == "-o" || a == "--output") {
       if (i + 1 >= argc) return usage_error(std::string(a) + " needs a path");
       output = argv[++i];
+    } else if (a == "--profile") {
+      if (i + 1 >= argc) return usage_error("--profile needs a path");
+      profile_path = argv[++i];
+    } else if (a.starts_with("--profile=")) {
+      profile_path = std::string(a.substr(std::strlen("--profile=")));
     } else if (a.starts_with("--output=")) {
       output = std::string(a.substr(std::strlen("--output=")));
     } else if (a.size() > 1 && a[0] == '-') {
@@ -113,7 +121,7 @@ int report_command(int argc, char** argv) {
   if (output && output->empty()) return usage_error("empty output path");
   if (!output) output = default_output(*input);
 
-  std::optional<std::string> text = read_input(*input);
+  std::optional<std::string> text = read_input(*input, "hakmem report");
   if (!text) return kExitIoError;
   const std::string shown = *input == "-" ? "<stdin>" : *input;
 
@@ -129,7 +137,18 @@ int report_command(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (!write_output(*output, render_report_page(stats, shown))) return kExitIoError;
+  std::string profile_json;
+  if (profile_path) {
+    std::optional<std::string> profile_text = read_input(*profile_path, "hakmem report");
+    if (!profile_text) return kExitIoError;
+    try {
+      profile_json = profile_to_json(load_profile(*profile_text));
+    } catch (const ProfileError& e) {
+      std::cerr << "hakmem report: " << *profile_path << ": " << e.what() << '\n';
+      return kExitUsage;
+    }
+  }
+  if (!write_output(*output, render_report_page(stats, shown, profile_json))) return kExitIoError;
   if (*output != "-") std::cerr << "hakmem report: wrote " << *output << '\n';
   return kExitOk;
 }

@@ -54,7 +54,7 @@ constexpr ChartSection kSections[kReportChartCount] = {
 
 }  // namespace
 
-std::string render_report_page(const Stats& stats, std::string_view source_name) {
+std::string render_report_page(const Stats& stats, std::string_view source_name, const std::string& profile_json) {
   std::string title = "hakmem report \xE2\x80\x94 pid " + std::to_string(stats.pid);
   std::string page;
   page.reserve(64 * 1024);
@@ -92,10 +92,23 @@ std::string render_report_page(const Stats& stats, std::string_view source_name)
     page += s.title;
     page += "\" xmlns=\"http://www.w3.org/2000/svg\"></svg>\n</section>\n";
   }
+  if (!profile_json.empty()) {
+    page +=
+        "<section class=\"panel\">\n<label class=\"option\"><input type=\"checkbox\" id=\"flame-alloc\"> "
+        "bytes allocated over the run</label><h2>Heap profile: who holds the memory</h2>\n<p class=\"explain\">"
+        "Sampled call stacks (estimates), the program's entry at the bottom and the allocating function on top; "
+        "each frame is as wide as the live bytes allocated under it. Click a frame to zoom in, again to zoom "
+        "out; hover for figures.</p>\n<svg class=\"flame\" id=\"flame\" role=\"img\" aria-label=\"Flame graph\" "
+        "xmlns=\"http://www.w3.org/2000/svg\"></svg>\n<h2>Top allocation sites</h2>\n"
+        "<div class=\"table-wrap\"><table id=\"site-table\"></table></div>\n</section>\n"
+        "<script type=\"application/json\" id=\"hakmem-profile\">\n";
+    page += profile_json;
+    page += "\n</script>\n";
+  }
   page +=
       "<section class=\"panel\">\n<h2>Size classes</h2>\n<p class=\"explain\" id=\"table-note\"></p>\n"
-      "<div class=\"table-wrap\"><table id=\"class-table\"></table></div>\n</section>\n"
-      "</main>\n";
+      "<div class=\"table-wrap\"><table id=\"class-table\"></table></div>\n</section>\n";
+  page += "</main>\n";
   page += "<script type=\"application/json\" id=\"hakmem-stats\">\n";
   page += stats_to_json(stats);  // '<' is escaped inside, so this cannot end the element
   page += "\n</script>\n<script>\n";

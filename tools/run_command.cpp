@@ -30,6 +30,8 @@ void print_run_help() {
       "                       (sets HAKMEM_STATS=1)\n"
       "  --stats=json:PATH    write the statistics as JSON to PATH instead\n"
       "                       (sets HAKMEM_STATS=json:PATH; render with 'hakmem report')\n"
+      "  --profile=PATH       sample allocations and write a heap profile to PATH at exit\n"
+      "                       (sets HAKMEM_PROFILE=PATH; read it with 'hakmem profile')\n"
       "  --guard              guard mode: detect double and interior-pointer frees\n"
       "                       (sets HAKMEM_GUARD=1)\n"
       "  --lib PATH           use this libhakmem.so\n"
@@ -45,11 +47,20 @@ namespace {
 
 struct RunOptions {
   std::optional<std::string> stats;  // value for HAKMEM_STATS
+  std::optional<std::string> profile;  // value for HAKMEM_PROFILE
   bool guard = false;
   bool verbose = false;
   std::optional<std::string> lib;
   int program_index = -1;  // index in argv of PROGRAM
 };
+
+// The program may change directory before it exits; the file belongs where the user
+// asked for it.
+std::string absolute_path(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
 
 int usage_error(const std::string& message) {
   std::cerr << "hakmem run: " << message << " (try 'hakmem run --help')\n";
@@ -77,13 +88,11 @@ std::optional<int> parse_options(int argc, char** argv, RunOptions& opt) {
         return usage_error("--stats takes no value or json:PATH, not '" + std::string(v) + "'");
       std::string path(v.substr(std::strlen("json:")));
       if (path.empty()) return usage_error("--stats=json: needs a file name");
-      // The program may change directory before it exits; the file belongs where
-      // the user asked for it.
-      std::error_code ec;
-      std::filesystem::path abs = std::filesystem::absolute(path, ec);
-      std::string value = "json:";
-      value += ec ? path : abs.lexically_normal().string();
-      opt.stats = std::move(value);
+      opt.stats = "json:" + absolute_path(path);
+    } else if (a.starts_with("--profile=")) {
+      std::string path(a.substr(std::strlen("--profile=")));
+      if (path.empty()) return usage_error("--profile= needs a file name");
+      opt.profile = absolute_path(path);
     } else if (a == "--guard") {
       opt.guard = true;
     } else if (a == "-v" || a == "--verbose") {
@@ -140,12 +149,14 @@ int run_command(int argc, char** argv) {
   if (!set_env("LD_PRELOAD", preload)) return kExitRunFailed;
   if (opt.stats && !set_env("HAKMEM_STATS", *opt.stats)) return kExitRunFailed;
   if (opt.guard && !set_env("HAKMEM_GUARD", "1")) return kExitRunFailed;
+  if (opt.profile && !set_env("HAKMEM_PROFILE", *opt.profile)) return kExitRunFailed;
 
   char** program = argv + opt.program_index;
   if (opt.verbose) {
     std::cerr << "hakmem run: LD_PRELOAD=" << preload;
     if (opt.stats) std::cerr << " HAKMEM_STATS=" << *opt.stats;
     if (opt.guard) std::cerr << " HAKMEM_GUARD=1";
+    if (opt.profile) std::cerr << " HAKMEM_PROFILE=" << *opt.profile;
     for (char** p = program; *p; ++p) std::cerr << ' ' << *p;
     std::cerr << '\n';
   }

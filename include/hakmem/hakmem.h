@@ -98,6 +98,12 @@ void hak_stats_print(int fd);
 /* Writes the stats as JSON to path; returns 0 or -1 with errno set. */
 int hak_stats_write_json(const char* path);
 
+/* ---- heap profile ----------------------------------------------------------- */
+/* With HAKMEM_PROFILE=PATH set: writes the sampled heap profile now (to path, or to
+ * PATH when path is NULL) and returns 0; -1 with errno set otherwise (ENOENT when
+ * profiling is off). Read it with `hakmem profile`. */
+int hak_profile_dump(const char* path);
+
 /* Gives back to the OS every free page hakmem holds, now (malloc_trim does the same). */
 void hak_collect(void);
 

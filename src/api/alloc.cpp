@@ -6,6 +6,7 @@
 #include "api/alloc_inline.h"
 #include "api/init.h"
 #include "config/options.h"
+#include "diag/profile.h"
 #include "diag/report.h"
 #include "diag/valgrind.h"
 #include "hakmem/hakmem.h"
@@ -118,6 +119,8 @@ size_t usable_size(const void* p, const char* caller) {
     case kChunkLarge:
     case kChunkLargeAligned:
       return large_usable_size(p, k, caller);
+    case kChunkProfiled:
+      return profile_usable_size(p, caller);
     default:
       invalid_pointer(caller, p);
   }
@@ -156,7 +159,7 @@ void* alloc_class_slow(uint32_t c, size_t size) {
       }
     }
     p = heap_alloc_slow(h, c);
-    if (p && (h->tick_bytes -= int64_t(size)) < 0) heap_alloc_tick(h, p);
+    if (p && (h->tick_bytes -= int64_t(size)) < 0) p = heap_alloc_tick(h, p);
   }
   if (!p) {
     errno = ENOMEM;
@@ -191,6 +194,9 @@ void free_slow(void* p, const char* caller) {
     case kChunkLarge:
     case kChunkLargeAligned:
       large_free(p, k, caller);
+      return;
+    case kChunkProfiled:
+      profile_free(p, caller);
       return;
     default:
       if (!p) return;
@@ -241,7 +247,7 @@ HAK_EXPORT void* hak_realloc(void* p, size_t size) {
   ChunkKind k = chunk_kind_of(p);
   size_t old = usable_size(p, "realloc");
   if ((k == kChunkSuperSlab || k == kChunkSuperSlabMedium) && block_is_marked_free(p)) report_double_free_and_abort("realloc", p);
-  if (k == kChunkSuperSlab || k == kChunkSuperSlabMedium || k == kChunkSuperSlabGuard) {
+  if (k == kChunkSuperSlab || k == kChunkSuperSlabMedium || k == kChunkSuperSlabGuard || k == kChunkProfiled) {
     // Keep the block unless the new size would fit a class at most half as big.
     if (size <= old && (old <= 64 || size > old / 2)) return p;
   } else if (size <= old ? size > old / 2 : large_resize_in_place(p, k, size)) {

@@ -19,6 +19,7 @@
 
 #include <sys/single_threaded.h>
 
+#include "diag/profile.h"
 #include "diag/stats.h"
 #include "large/large.h"
 #include "policy/retention.h"
@@ -48,6 +49,7 @@ struct ForkLock {
 //   late heap -> reclaim, heap registry, orphan lists, slab pools, large cache (its slow paths)
 //   reclaim -> orphan lists, slab pools, large cache (a reclaimer only tries it)
 //   orphan lists, slab pools, large cache: leaves (nothing is taken while holding one)
+//   heap profiler: a leaf, taken on its own (sampled allocations and frees, dumps)
 constexpr ForkLock kForkLocks[] = {
     {stats_lock_all, stats_unlock_all, stats_reset_locks_in_child},
     {heap_late_lock, heap_late_unlock, heap_late_reset_in_child},
@@ -56,6 +58,7 @@ constexpr ForkLock kForkLocks[] = {
     {orphan_lock_all, orphan_unlock_all, orphan_reset_locks_in_child},
     {pool_lock_all, pool_unlock_all, pool_reset_locks_in_child},
     {large_lock, large_unlock, large_reset_lock_in_child},
+    {profile_lock, profile_unlock, profile_reset_in_child},
 };
 
 // One bit per nested fork() on this thread (a signal handler may fork inside fork):

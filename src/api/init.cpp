@@ -8,6 +8,7 @@
 
 #include "config/options.h"
 #include "diag/debug_ring.h"
+#include "diag/profile.h"
 #include "diag/report.h"
 #include "diag/stats.h"
 #include "hakmem/hakmem.h"
@@ -66,5 +67,13 @@ void init_slow() {
 
 }  // namespace hakmem
 
-__attribute__((constructor)) static void hakmem_load() { hakmem::ensure_init(); }
-__attribute__((destructor)) static void hakmem_unload() { hakmem::stats_at_exit(); }
+// The profiler starts here rather than in init_slow: it dlopens its unwinder, which must
+// not happen inside whatever allocation came first (possibly one the loader makes).
+__attribute__((constructor)) static void hakmem_load() {
+  hakmem::ensure_init();
+  hakmem::profile_init();
+}
+__attribute__((destructor)) static void hakmem_unload() {
+  hakmem::profile_at_exit();
+  hakmem::stats_at_exit();
+}

@@ -1,5 +1,6 @@
 #include "config/options.h"
 
+#include <signal.h>
 #include <stdlib.h>
 
 #include "diag/report.h"
@@ -73,6 +74,47 @@ void read_stats(Options& o) {
   warn("HAKMEM_STATS", v, "0");
 }
 
+// A path kept in a fixed buffer (no allocation at start-up); too long a one is refused.
+bool copy_path(const char* v, char* out, size_t size) {
+  size_t n = 0;
+  while (v[n]) n++;
+  if (n == 0 || n >= size) return false;
+  for (size_t i = 0; i <= n; i++) out[i] = v[i];
+  return true;
+}
+
+bool same(const char* a, const char* b) {
+  while (*a && *a == *b) a++, b++;
+  return *a == *b;
+}
+
+// A number, or a name with or without "SIG" (USR1, SIGUSR2, ...).
+int signal_number(const char* v) {
+  uint64_t n;
+  if (parse_u64(v, 64, &n)) return n >= 1 && n != SIGKILL && n != SIGSTOP ? int(n) : 0;
+  if (v[0] == 'S' && v[1] == 'I' && v[2] == 'G') v += 3;
+  static const struct { const char* name; int number; } kNames[] = {
+      {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT},
+      {"TERM", SIGTERM}, {"PROF", SIGPROF}, {"URG", SIGURG}, {"WINCH", SIGWINCH}};
+  for (const auto& s : kNames)
+    if (same(v, s.name)) return s.number;
+  return 0;
+}
+
+void read_profile(Options& o) {
+  if (const char* v = getenv("HAKMEM_PROFILE"); v && !copy_path(v, o.profile_path, sizeof(o.profile_path) - 24))
+    warn("HAKMEM_PROFILE", v, "no profile");
+  if (const char* v = getenv("HAKMEM_PROFILE_RATE")) {
+    uint64_t x;
+    if (parse_u64(v, uint64_t(1) << 40, &x) && x > 0) o.profile_rate = x;
+    else warn("HAKMEM_PROFILE_RATE", v, "524288");
+  }
+  if (const char* v = getenv("HAKMEM_PROFILE_SIGNAL")) {
+    if (int s = signal_number(v)) o.profile_signal = s;
+    else warn("HAKMEM_PROFILE_SIGNAL", v, "none");
+  }
+}
+
 }  // namespace
 
 void options_init() {
@@ -86,6 +128,7 @@ void options_init() {
   read_bool("HAKMEM_VERBOSE", &o.verbose);
   read_u32("HAKMEM_PURGE_DELAY_MS", 3600u * 1000u, &o.purge_delay_ms);
   read_u32("HAKMEM_RETAIN_MB", 1u << 20, &o.retain_mb);
+  read_profile(o);
   // Under memcheck every block goes through the checked paths, which report each
   // allocation and free to it.
   if (running_on_memcheck()) o.guard = true;

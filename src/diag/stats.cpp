@@ -65,51 +65,6 @@ void add_superslab(SuperSlab* ss, void* arg) {
   }
 }
 
-// Buffered writer to a file descriptor; never allocates.
-class Out {
- public:
-  explicit Out(int fd) : fd_(fd) {}
-  ~Out() { flush(); }
-  Out& s(const char* str) {
-    while (*str) c(*str++);
-    return *this;
-  }
-  Out& u(uint64_t v) {
-    Line l;
-    l.u64(v);
-    return s(l.c_str());
-  }
-  Out& c(char ch) {
-    if (n_ == sizeof(buf_)) flush();
-    buf_[n_++] = ch;
-    return *this;
-  }
-  Out& kv(const char* key, uint64_t v, bool comma = true) {
-    s("\"").s(key).s("\":").u(v);
-    return comma ? c(',') : *this;
-  }
-  Out& pad(const char* str, size_t width) {
-    size_t len = 0;
-    while (str[len]) len++;
-    for (; len < width; len++) c(' ');
-    return s(str);
-  }
-  Out& padu(uint64_t v, size_t width) {
-    Line l;
-    l.u64(v);
-    return pad(l.c_str(), width);
-  }
-  void flush() {
-    os::write_all(fd_, buf_, n_);
-    n_ = 0;
-  }
-
- private:
-  int fd_;
-  size_t n_ = 0;
-  char buf_[4096];
-};
-
 }  // namespace
 
 void stats_absorb(const HeapStats& s) {

@@ -41,6 +41,7 @@
 #include "base/spin_lock.h"
 #include "config/options.h"
 #include "diag/debug_ring.h"
+#include "diag/profile.h"
 #include "diag/report.h"
 #include "diag/valgrind.h"
 #include "os/os.h"
@@ -73,6 +74,7 @@ struct LargeHeader {
   LargeState state;
   uint32_t flags;
   size_t span;      // chunk run: bytes of address space the block owns (>= map_size)
+  void* sample;     // the heap profiler's record when the block was sampled
 };
 static_assert(sizeof(LargeHeader) <= 64, "the user block starts 64 bytes in");
 
@@ -417,7 +419,7 @@ void* alloc_run(size_t need, size_t align, bool* fresh) {
   chunk_map_set(reinterpret_cast<void*>(start), span, kChunkLarge, kChunkLargeTail);
   auto* h = reinterpret_cast<LargeHeader*>(start);
   *h = LargeHeader{kLargeMagic, reinterpret_cast<char*>(start) + user_offset(align), h, need, LargeState::kLive,
-                   huge ? kHugeRun : 0, span};
+                   huge ? kHugeRun : 0, span, nullptr};
   *fresh = dirty == 0;  // the header is written below the user block
   live_large_bytes_add(int64_t(span));
   return h->user;
@@ -431,7 +433,7 @@ void* alloc_own_mapping(size_t size, size_t align) {
   if (!base) return nullptr;
   void* user = base + align;
   auto* h = reinterpret_cast<LargeHeader*>(static_cast<char*>(user) - kChunkSize);
-  *h = LargeHeader{kLargeMagic, user, base, span, LargeState::kLive, kOwnMapping, 0};
+  *h = LargeHeader{kLargeMagic, user, base, span, LargeState::kLive, kOwnMapping, 0, nullptr};
   chunk_map_set(base, span, kChunkLargeTail, kChunkLargeTail);
   chunk_map_set(user, kChunkSize, kChunkLargeAligned, kChunkLargeAligned);
   debug_ring_record(RingEvent::kOsMap, base, span);
@@ -471,7 +473,9 @@ void* large_alloc(size_t size, size_t align, bool* fresh) {
   }
   if (fresh) *fresh = zero;
   g_blocks.fetch_add(1, std::memory_order_relaxed);
-  g_bytes.fetch_add(usable_of(header_of(user, chunk_kind_of(user))), std::memory_order_relaxed);
+  LargeHeader* h = header_of(user, chunk_kind_of(user));
+  g_bytes.fetch_add(usable_of(h), std::memory_order_relaxed);
+  if (profile_on()) h->sample = profile_large_alloc(usable_of(h));
   if (g_options.guard) vg_malloclike(user, size, zero);
   return user;
 }
@@ -483,6 +487,8 @@ size_t large_usable_size(const void* p, ChunkKind kind, const char* caller) {
 void large_free(void* p, ChunkKind kind, const char* caller) {
   LargeHeader* h = checked_header(p, kind, caller);
   if (g_options.guard) vg_freelike(p);
+  // Exchanged, so that of two racing frees of a sampled block only one forgets the sample.
+  if (void* sample = __atomic_exchange_n(&h->sample, nullptr, __ATOMIC_RELAXED)) profile_large_free(sample);
   size_t usable = usable_of(h);
   if (h->flags & kOwnMapping) {
     bool was_live;

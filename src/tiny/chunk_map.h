@@ -21,6 +21,7 @@ enum ChunkKind : uint8_t {
   kChunkLarge = 3,           // first chunk of a large block: header at the chunk base
   kChunkLargeAligned = 4,    // chunk of a >= 2 MiB-aligned large block: header one chunk below
   kChunkLargeTail = 5,       // any later chunk of a large block (never a block start)
+  kChunkProfiled = 7,        // the heap profiler's arena: sampled blocks (diag/profile.h)
 };
 
 // Zero-initialised, so it lives in .bss: untouched parts cost no memory. Hidden, so the

@@ -101,6 +101,7 @@ void heap_reset(ThreadHeap* h) {
   h->active_ms.store(os::now_ms(), std::memory_order_relaxed);
   h->tick_countdown = 0;
   h->tick_bytes = kTickBytes;
+  h->prof = ProfileThread{};
   h->empty_deadline_ms = 0;
   h->mailbox.store(nullptr, std::memory_order_release);
   h->live.store(true, std::memory_order_release);
@@ -355,7 +356,19 @@ void heap_process_mailbox(ThreadHeap* h) {
   }
 }
 
+// With the profiler on, the countdown also runs to the next sample, and this block may
+// be the sampled one (replaced by one the profiler records). Out of line, so the tick
+// without the profiler stays what it was.
+__attribute__((noinline, cold)) void* heap_alloc_tick_profiled(ThreadHeap* h, void* block) {
+  HeapSlowScope scope(h);
+  if (!profile_alloc_tick(h->prof, &h->tick_bytes, &block)) return block;
+  h->tick_countdown = 0;
+  heap_tick(h);
+  return block;
+}
+
 void* heap_alloc_tick(ThreadHeap* h, void* block) {
+  if (profile_on()) return heap_alloc_tick_profiled(h, block);
   HeapSlowScope scope(h);
   h->tick_bytes = kTickBytes;
   h->tick_countdown = 0;

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "diag/debug_ring.h"
+#include "diag/profile.h"
 #include "diag/stats.h"
 #include "tiny/superslab.h"
 
@@ -55,6 +56,7 @@ struct ThreadHeap {
   uint64_t next_tick_ms = 0;
   uint32_t tick_countdown = 0;
   int64_t tick_bytes = 0;          // requested bytes until the next heap_alloc_tick
+  ProfileThread prof = {};         // the heap profiler's countdown (diag/profile.h)
   ThreadHeap* pool_next = nullptr;  // free list of recycled heaps
   HeapStats stats;
   DebugRing ring = {};

@@ -3,11 +3,13 @@
 # every chart: data-charts-drawn on <body> equals the expected count, and each
 # <svg class="chart"> holds drawn bars (rect.bar) and an axis (path). Also saves a
 # screenshot of the page.
-# Usage: browser_check.sh HAKMEM_BINARY STATS_JSON OUT_DIR EXPECTED_CHARTS
+# Usage: browser_check.sh HAKMEM_BINARY STATS_JSON OUT_DIR EXPECTED_CHARTS [PROGRAM]
+# With PROGRAM: runs it (hakmem run --profile), renders STATS_JSON with its heap
+# profile, and also checks the flame graph (frames drawn) and the top-sites table.
 # Exit 77 (SKIP) when no Chromium can be had: not installed and not root, or the
 # install failed.
 . "$(dirname "$0")/testlib.sh"
-HAKMEM=$1 STATS=$2 OUT=$3 EXPECTED=$4
+HAKMEM=$1 STATS=$2 OUT=$3 EXPECTED=$4 PROGRAM=${5:-}
 SKIP=77
 mkdir -p "$OUT" || exit 1
 OUT=$(cd "$OUT" && pwd -P)
@@ -37,7 +39,13 @@ echo "browser: $CHROMIUM ($("$CHROMIUM" --version 2>/dev/null | head -n 1))"
 
 make_scratch
 page=$OUT/report.html dom=$OUT/report.dom.html shot=$OUT/report.png
-"$HAKMEM" report "$STATS" -o "$page" 2>"$SCRATCH/err"
+profile_args=()
+if [ -n "$PROGRAM" ]; then
+  "$HAKMEM" run --profile="$SCRATCH/profile.json" -- "$PROGRAM" plain
+  expect_status 0 $? "hakmem run --profile $(basename "$PROGRAM")"
+  profile_args=(--profile "$SCRATCH/profile.json")
+fi
+"$HAKMEM" report "$STATS" "${profile_args[@]}" -o "$page" 2>"$SCRATCH/err"
 expect_status 0 $? "hakmem report $(basename "$STATS")"
 
 # A profile of its own, so parallel runs and a user's browser do not collide.
@@ -75,9 +83,15 @@ for id in chart-memory chart-occupancy chart-fragmentation chart-remote chart-re
   if [ "$2" -gt 0 ] && [ "$3" -gt 0 ]; then pass "$id: $2 bars and $3 paths drawn"; else fail "$id: $2 bars, $3 paths"; fi
 done
 expect_contains "$dom" '<table id="class-table"><thead>' "the class table was filled"
+if [ -n "$PROGRAM" ]; then
+  frames=$(grep -oE 'data-flame-frames="[0-9]+"' "$dom" | grep -oE '[0-9]+')
+  if [ "${frames:-0}" -gt 3 ]; then pass "flame graph: $frames frames drawn"; else fail "flame graph: '${frames:-none}' frames drawn"; fi
+  expect_contains "$dom" '<table id="site-table"><thead>' "the top-sites table was filled"
+  expect_contains "$dom" 'keeper (profile_sites.c:' "the top sites name the keeper with file:line"
+fi
 
 rm -f "$shot"
-"${browser[@]}" --screenshot="$shot" --window-size=1280,2000 "file://$page" >"$SCRATCH/shot.log" 2>&1
+"${browser[@]}" --screenshot="$shot" --window-size=1280,${SHOT_HEIGHT:-2000} "file://$page" >"$SCRATCH/shot.log" 2>&1
 expect_status 0 $? "chromium --screenshot"
 if [ -s "$shot" ] && [ "$(head -c 8 "$shot" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; then
   pass "screenshot: $shot ($(wc -c <"$shot") bytes)"

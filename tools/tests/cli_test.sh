@@ -18,7 +18,7 @@ expect_equal "hakmem $VERSION" "$(cat "$out")" "--version prints 'hakmem $VERSIO
 "$HAKMEM" -V >"$out"; expect_equal "hakmem $VERSION" "$(cat "$out")" "-V"
 
 "$HAKMEM" --help >"$out" 2>"$err"; expect_status 0 $? "--help"
-for word in "Usage: hakmem" "run [--stats[=json:PATH]] [--guard] [--lib PATH] -- PROGRAM" "report STATS.json"; do
+for word in "Usage: hakmem" "run [--stats[=json:PATH]] [--profile=PATH] [--guard] [--lib PATH] -- PROGRAM" "profile [--alloc]" "report STATS.json"; do
   expect_contains "$out" "$word" "--help mentions '$word'"
 done
 "$HAKMEM" run --help >"$out"; expect_status 0 $? "run --help"

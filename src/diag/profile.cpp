@@ -1,0 +1,549 @@
+#include "diag/profile.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+
+#include "api/alloc_inline.h"
+#include "base/spin_lock.h"
+#include "config/options.h"
+#include "diag/report.h"
+#include "hakmem/hakmem.h"
+#include "os/os.h"
+
+namespace hakmem {
+
+bool g_profile_on = false;
+
+namespace {
+
+constexpr int kMaxFrames = 48;
+constexpr uint32_t kMaxStacks = 1u << 16;   // distinct stacks; beyond, samples go unrecorded
+constexpr uint32_t kBuckets = 1u << 16;
+constexpr uint32_t kMaxLargeSamples = 1u << 20;
+constexpr uint64_t kBlockUnit = 1024;  // block estimates are kept in 1/1024 blocks
+constexpr uint64_t kArenaMagic = 0x48414b50524f4649ull;  // "HAKPROFI"
+constexpr size_t kArenaHeader = 64;
+constexpr uint32_t kSlotClasses = 48;  // 128 B .. 448 KiB, four per power of two
+
+struct Stack {
+  uint64_t hash;
+  uint32_t next;  // bucket chain: index + 1; 0 ends it
+  uint32_t depth;
+  // Estimates of what the stack's samples stand for; blocks in kBlockUnit.
+  uint64_t live_bytes, live_blocks, alloc_bytes, alloc_blocks;
+  uint64_t live_samples, alloc_samples;
+  void* frames[kMaxFrames];
+};
+
+struct Sample {
+  uint32_t stack;   // index + 1 in g_stacks; 0: not recorded (table full)
+  uint32_t gen;     // a fork child's empty profile starts a new generation
+  uint64_t bytes;   // what the sample stands for
+  uint64_t blocks;  // in kBlockUnit
+};
+
+// The 64 bytes right before a block of the arena.
+struct ArenaHeader {
+  uint64_t magic;  // kArenaMagic ^ the block's address: a foreign pointer does not pass
+  Sample sample;
+  uint64_t usable;
+  uint32_t slot_class;
+  uint32_t offset;  // block - slot start
+  uint32_t live;
+};
+static_assert(sizeof(ArenaHeader) <= kArenaHeader);
+
+union LargeSample {
+  Sample s;
+  LargeSample* next;
+};
+
+struct SlotClass {
+  void* free;  // freed slots, linked through their (free) user block
+  char* bump;
+  char* end;
+};
+
+using BacktraceFn = int (*)(void**, int);
+BacktraceFn g_backtrace = nullptr;
+double g_rate = 512.0 * 1024;
+uint64_t g_seed = 0;
+
+SpinLock g_lock;  // everything below
+Stack* g_stacks = nullptr;
+uint32_t* g_buckets = nullptr;
+uint32_t g_nstacks = 0;
+uint32_t g_gen = 1;
+SlotClass g_slots[kSlotClasses];
+LargeSample* g_large_pool = nullptr;
+uint32_t g_large_used = 0;
+LargeSample* g_large_free = nullptr;
+ProfileThread g_orphan = {};  // threads without a heap (only large blocks)
+uint32_t g_dump_seq = 0;
+char g_exit_path[300];  // PATH, or PATH.<pid> in a fork child
+std::atomic<bool> g_dump_pending{false};  // a signal found the lock taken
+
+size_t slot_size(uint32_t i) { return size_t(4 + (i & 3)) << ((i >> 2) + 5); }
+
+uint64_t mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  return x ^ (x >> 33);
+}
+
+void start(ProfileThread& t) {
+  if (t.started) return;
+  t.started = true;
+  t.rng = mix(g_seed ^ reinterpret_cast<uintptr_t>(&t)) | 1;
+  t.armed = kTickBytes;  // what heap_reset armed tick_bytes with
+  t.until_housekeeping = kTickBytes;
+  t.until_sample = int64_t(profile_next_interval(t));
+}
+
+// Bytes the fast path counted since the countdown was armed.
+void settle(ProfileThread& t, int64_t* tick_bytes) {
+  int64_t consumed = t.armed - *tick_bytes;
+  t.until_sample -= consumed;
+  t.until_housekeeping -= consumed;
+  t.armed = *tick_bytes;
+}
+
+// The fast path calls heap_alloc_tick once the countdown goes below zero, i.e. once it
+// has counted more than it was armed with: arming with n - 1 makes the allocation that
+// reaches n the one that ticks.
+void arm(ProfileThread& t, int64_t* tick_bytes) {
+  int64_t v = (t.until_sample < t.until_housekeeping ? t.until_sample : t.until_housekeeping) - 1;
+  if (v < 0) v = 0;
+  *tick_bytes = t.armed = v;
+}
+
+// ---- the tables (under g_lock) ------------------------------------------------------
+
+uint32_t intern(void* const* frames, int depth) {
+  uint64_t h = uint64_t(depth);
+  for (int i = 0; i < depth; i++) h = mix(h ^ reinterpret_cast<uintptr_t>(frames[i]));
+  uint32_t* slot = &g_buckets[h & (kBuckets - 1)];
+  for (uint32_t i = *slot; i; i = g_stacks[i - 1].next) {
+    Stack& s = g_stacks[i - 1];
+    if (s.hash != h || s.depth != uint32_t(depth)) continue;
+    int k = 0;
+    while (k < depth && s.frames[k] == frames[k]) k++;
+    if (k == depth) return i;
+  }
+  if (g_nstacks == kMaxStacks) return 0;
+  Stack& s = g_stacks[g_nstacks++];
+  s = Stack{};
+  s.hash = h;
+  s.depth = uint32_t(depth);
+  for (int k = 0; k < depth; k++) s.frames[k] = frames[k];
+  s.next = *slot;
+  *slot = g_nstacks;
+  return g_nstacks;
+}
+
+// Unbiasing: a block of `usable` bytes is sampled with probability 1 - exp(-usable/rate).
+Sample make_sample(uint32_t stack, size_t usable) {
+  double p = -std::expm1(-double(usable) / g_rate);
+  if (!(p > 0)) p = 1;
+  return Sample{stack, g_gen, uint64_t(double(usable) / p + 0.5), uint64_t(double(kBlockUnit) / p + 0.5)};
+}
+
+void account(const Sample& s) {
+  if (!s.stack) return;
+  Stack& st = g_stacks[s.stack - 1];
+  st.live_bytes += s.bytes;
+  st.live_blocks += s.blocks;
+  st.alloc_bytes += s.bytes;
+  st.alloc_blocks += s.blocks;
+  st.live_samples++;
+  st.alloc_samples++;
+}
+
+void unaccount(const Sample& s) {
+  if (!s.stack || s.gen != g_gen) return;  // recorded before a fork: not in this profile
+  Stack& st = g_stacks[s.stack - 1];
+  st.live_bytes -= s.bytes;
+  st.live_blocks -= s.blocks;
+  st.live_samples--;
+}
+
+// A block of the arena: `usable` bytes at an `align`-aligned address (at most a page),
+// with the header right before it.
+void* arena_alloc(size_t usable, size_t align, const Sample& sample) {
+  size_t offset = align > kArenaHeader ? align : kArenaHeader;
+  size_t need = offset + usable;
+  uint32_t c = 0;
+  while (c < kSlotClasses && (slot_size(c) < need || slot_size(c) % align)) c++;
+  if (c == kSlotClasses) return nullptr;
+  SlotClass& sc = g_slots[c];
+  size_t size = slot_size(c);
+  char* slot;
+  if (sc.free) {
+    char* user = static_cast<char*>(sc.free);
+    sc.free = *reinterpret_cast<void**>(user);
+    slot = user - reinterpret_cast<ArenaHeader*>(user - kArenaHeader)->offset;
+  } else {
+    if (sc.bump + size > sc.end) {
+      // Chunk-aligned, so slots of a class are aligned to their size's power of two.
+      char* base = static_cast<char*>(os::map_aligned(kChunkSize, kChunkSize));
+      if (!base) return nullptr;
+      chunk_map_set(base, kChunkSize, kChunkProfiled, kChunkProfiled);
+      sc.bump = base;
+      sc.end = base + kChunkSize / size * size;
+    }
+    slot = sc.bump;
+    sc.bump += size;
+  }
+  char* user = slot + offset;
+  auto* h = reinterpret_cast<ArenaHeader*>(user - kArenaHeader);
+  *h = ArenaHeader{kArenaMagic ^ reinterpret_cast<uintptr_t>(user), sample, usable, c, uint32_t(offset), 1};
+  return user;
+}
+
+ArenaHeader* checked_header(const void* p, const char* caller) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  auto* h = reinterpret_cast<ArenaHeader*>(a - kArenaHeader);
+  if ((a & 15) || (a & kChunkMask) < kArenaHeader || h->magic != (kArenaMagic ^ a)) {
+    Line().str("hakmem: ").str(caller).str("(): invalid pointer ").ptr(p).str(" (not a block hakmem handed out)").write();
+    os::abort_process();
+  }
+  return h;
+}
+
+[[noreturn]] void double_free(const void* p, const char* caller) {
+  Line().str("hakmem: ").str(caller).str("(): double free of ").ptr(p).str(" (block is not allocated)").write();
+  os::abort_process();
+}
+
+// The stack of the allocation being sampled. libunwind's unw_backtrace, loaded with
+// dlopen at start-up and called once there: glibc's backtrace() dlopens libgcc_s and
+// mallocs on first use, and a frame-pointer walk reads garbage (or faults) through code
+// built without frame pointers, which is most of a Debian system. unw_backtrace reads
+// DWARF unwind tables, keeps its caches in memory it maps itself, and takes no lock an
+// allocator path holds: it is called with none of ours held (the table lock is taken
+// afterwards). Should it still allocate (pthread_setspecific for a high key), the
+// thread's busy flag makes that an ordinary allocation that is never sampled.
+int capture(void** frames) { return g_backtrace ? g_backtrace(frames, kMaxFrames) : 0; }
+
+void write_json_string(Out& o, const char* s, size_t n) {
+  o.c('"');
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (c == '"' || c == '\\') o.c('\\').c(c);
+    else if (uint8_t(c) < 0x20) o.s("\\u00").c("0123456789abcdef"[(c >> 4) & 15]).c("0123456789abcdef"[c & 15]);
+    else o.c(c);
+  }
+  o.c('"');
+}
+
+size_t cstr_len(const char* s) {
+  size_t n = 0;
+  while (s[n]) n++;
+  return n;
+}
+
+// The file-backed lines of /proc/self/maps: enough for `hakmem profile` to find each
+// module and its load address after the process is gone. Read with plain system calls,
+// so a signal handler may do it.
+void write_maps(Out& o) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char buf[4096], line[1024];
+  size_t len = 0;
+  bool first = true;
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; i++) {
+      if (buf[i] != '\n') {
+        if (len < sizeof(line)) line[len++] = buf[i];
+        continue;
+      }
+      size_t k = 0;  // the path, if any, is the first field starting with '/'
+      while (k < len && line[k] != '/') k++;
+      if (k < len && len < sizeof(line)) {
+        if (!first) o.c(',');
+        first = false;
+        write_json_string(o, line, len);
+      }
+      len = 0;
+    }
+  }
+  close(fd);
+}
+
+int dump_locked(const char* path, bool at_exit) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  {
+    Out o(fd);
+    char exe[512];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe));
+    o.s("{\"hakmem_profile\":1,\"hakmem\":\"" HAKMEM_VERSION_STRING "\",").kv("pid", uint64_t(getpid()))
+        .kv("rate", uint64_t(g_rate)).s("\"at_exit\":").s(at_exit ? "true," : "false,").s("\"exe\":");
+    write_json_string(o, exe, n > 0 ? size_t(n) : 0);
+    o.s(",\"stacks\":[");
+    bool first = true;
+    for (uint32_t i = 0; i < g_nstacks; i++) {
+      const Stack& s = g_stacks[i];
+      if (!s.alloc_samples) continue;
+      o.s(first ? "\n{\"frames\":[" : ",\n{\"frames\":[");
+      first = false;
+      for (uint32_t k = 0; k < s.depth; k++) {
+        Line l;
+        l.ptr(s.frames[k]);
+        o.s(k ? ",\"" : "\"").s(l.c_str()).c('"');
+      }
+      o.s("],").kv("live_bytes", s.live_bytes).kv("live_blocks", (s.live_blocks + kBlockUnit / 2) / kBlockUnit)
+          .kv("alloc_bytes", s.alloc_bytes).kv("alloc_blocks", (s.alloc_blocks + kBlockUnit / 2) / kBlockUnit)
+          .kv("live_samples", s.live_samples).kv("alloc_samples", s.alloc_samples, false).c('}');
+    }
+    o.s("],\n\"maps\":[");
+    write_maps(o);
+    o.s("]}\n");
+  }
+  close(fd);
+  return 0;
+}
+
+int dump_numbered_locked() {
+  Line l;
+  l.str(g_exit_path).ch('.').u64(++g_dump_seq);
+  return dump_locked(l.c_str(), false);
+}
+
+void take_pending_dump() {
+  if (!g_dump_pending.load(std::memory_order_relaxed) || !g_dump_pending.exchange(false)) return;
+  LockGuard g(g_lock);
+  dump_numbered_locked();
+}
+
+// HAKMEM_PROFILE_SIGNAL: dump now unless the interrupted code holds the lock (then the
+// next sample does it); never wait in a handler for the thread it interrupted.
+void on_dump_signal(int) {
+  int saved = errno;
+  if (g_lock.try_lock()) {
+    dump_numbered_locked();
+    g_lock.unlock();
+  } else {
+    g_dump_pending.store(true);
+  }
+  errno = saved;
+}
+
+Sample record(void* const* frames, int depth, size_t usable) {
+  return make_sample(intern(frames, depth), usable);
+}
+
+void* sample_slab_block(ProfileThread& t, void* block) {
+  Slab* s = slab_of(superslab_of(block), block);
+  size_t usable = s->block_size;
+  // alloc_aligned serves alignments up to a page from classes that are multiples of it.
+  size_t align = usable & (~usable + 1);
+  if (align > os::kPageSize) align = os::kPageSize;
+  void* frames[kMaxFrames];
+  t.busy = true;
+  int depth = capture(frames);
+  void* q;
+  {
+    LockGuard g(g_lock);
+    Sample smp = record(frames, depth, usable);
+    q = arena_alloc(usable, align, smp);
+    if (q) account(smp);
+  }
+  t.busy = false;
+  take_pending_dump();
+  if (!q) return block;
+  // The block is ours to give back; it goes where any free of it would.
+  block_clear_mark(block);
+  free_slow(block, "malloc");
+  return q;
+}
+
+void* map_table(size_t bytes) { return os::map_aligned((bytes + os::kPageSize - 1) & ~(os::kPageSize - 1), os::kPageSize); }
+
+}  // namespace
+
+uint64_t profile_next_interval(ProfileThread& t) {
+  // xorshift64*, then an exponential draw: the gaps of a Poisson process over bytes.
+  t.rng ^= t.rng >> 12;
+  t.rng ^= t.rng << 25;
+  t.rng ^= t.rng >> 27;
+  uint64_t r = t.rng * 0x2545f4914f6cdd1dull;
+  double u = (double(r >> 11) + 1.0) * (1.0 / 9007199254740992.0);  // (0, 1]
+  return uint64_t(-std::log(u) * g_rate) + 1;
+}
+
+int profile_capture_stack(void** frames, int max) {
+  void* all[kMaxFrames];
+  int n = capture(all);
+  if (n > max) n = max;
+  for (int i = 0; i < n; i++) frames[i] = all[i];
+  return n;
+}
+
+void profile_init() {
+  const Options& o = g_options;
+  if (!o.profile_path[0]) return;
+  if (o.guard) {
+    Line().str("hakmem: warning: HAKMEM_PROFILE is not available in guard mode; profiling is off").write();
+    return;
+  }
+  void* lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+  if (lib) g_backtrace = reinterpret_cast<BacktraceFn>(dlsym(lib, "unw_backtrace"));
+  if (!g_backtrace) {
+    Line().str("hakmem: warning: HAKMEM_PROFILE needs libunwind.so.8 (Debian: libunwind8); profiling is off").write();
+    return;
+  }
+  g_rate = double(o.profile_rate);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  g_seed = mix(uint64_t(ts.tv_nsec) ^ (uint64_t(getpid()) << 32));
+  g_stacks = static_cast<Stack*>(map_table(sizeof(Stack) * kMaxStacks));
+  g_buckets = static_cast<uint32_t*>(map_table(sizeof(uint32_t) * kBuckets));
+  g_large_pool = static_cast<LargeSample*>(map_table(sizeof(LargeSample) * kMaxLargeSamples));
+  if (!g_stacks || !g_buckets || !g_large_pool) return;
+  size_t n = cstr_len(o.profile_path);
+  for (size_t i = 0; i <= n; i++) g_exit_path[i] = o.profile_path[i];
+  void* warm[kMaxFrames];
+  capture(warm);  // libunwind's one-time set-up happens here, not inside an allocation
+  if (o.profile_signal) {
+    struct sigaction sa = {};
+    sa.sa_handler = on_dump_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(o.profile_signal, &sa, nullptr);
+  }
+  g_profile_on = true;
+}
+
+bool profile_alloc_tick(ProfileThread& t, int64_t* tick_bytes, void** block) {
+  start(t);
+  settle(t, tick_bytes);
+  if (t.until_sample <= 0) {
+    // Memoryless: the next interval starts after this allocation, so a block of s bytes
+    // is sampled with probability 1 - exp(-s/rate) whatever came before it.
+    t.until_sample = int64_t(profile_next_interval(t));
+    if (!t.busy) *block = sample_slab_block(t, *block);
+  }
+  bool housekeeping = t.until_housekeeping <= 0;
+  if (housekeeping) t.until_housekeeping = kTickBytes;
+  arm(t, tick_bytes);
+  return housekeeping;
+}
+
+void* profile_large_alloc(size_t usable) {
+  ThreadHeap* h = t_heap;
+  bool hit;
+  if (h->tid != kTidNobody) {  // a heap of its own (not the placeholder or the retired one)
+    ProfileThread& t = h->prof;
+    if (t.busy) return nullptr;
+    start(t);
+    settle(t, &h->tick_bytes);
+    t.until_sample -= int64_t(usable);
+    hit = t.until_sample <= 0;
+    if (hit) t.until_sample = int64_t(profile_next_interval(t));
+    arm(t, &h->tick_bytes);
+  } else {
+    LockGuard g(g_lock);
+    start(g_orphan);
+    g_orphan.until_sample -= int64_t(usable);
+    hit = g_orphan.until_sample <= 0;
+    if (hit) g_orphan.until_sample = int64_t(profile_next_interval(g_orphan));
+  }
+  if (!hit) return nullptr;
+  void* frames[kMaxFrames];
+  if (h->tid != kTidNobody) h->prof.busy = true;
+  int depth = capture(frames);
+  if (h->tid != kTidNobody) h->prof.busy = false;
+  LargeSample* ls = nullptr;
+  {
+    LockGuard g(g_lock);
+    if ((ls = g_large_free)) g_large_free = ls->next;
+    else if (g_large_used < kMaxLargeSamples) ls = &g_large_pool[g_large_used++];
+    if (ls) {
+      ls->s = record(frames, depth, usable);
+      account(ls->s);
+    }
+  }
+  take_pending_dump();
+  return ls;
+}
+
+void profile_large_free(void* sample) {
+  auto* ls = static_cast<LargeSample*>(sample);
+  LockGuard g(g_lock);
+  unaccount(ls->s);
+  ls->next = g_large_free;
+  g_large_free = ls;
+}
+
+void profile_free(void* p, const char* caller) {
+  ArenaHeader* h = checked_header(p, caller);
+  LockGuard g(g_lock);
+  if (!h->live) {
+    g_lock.unlock();
+    double_free(p, caller);
+  }
+  h->live = 0;
+  unaccount(h->sample);
+  SlotClass& sc = g_slots[h->slot_class];
+  *static_cast<void**>(p) = sc.free;
+  sc.free = p;
+}
+
+size_t profile_usable_size(const void* p, const char* caller) {
+  ArenaHeader* h = checked_header(p, caller);
+  if (!__atomic_load_n(&h->live, __ATOMIC_RELAXED)) double_free(p, caller);
+  return h->usable;
+}
+
+void profile_at_exit() {
+  if (!g_profile_on) return;
+  LockGuard g(g_lock);
+  dump_locked(g_exit_path, true);
+}
+
+void profile_lock() { g_lock.lock(); }
+void profile_unlock() { g_lock.unlock(); }
+
+void profile_reset_in_child() {
+  g_lock.reset();
+  if (!g_profile_on) return;
+  // The parent's samples stay with their blocks but leave the profile: a new generation.
+  g_gen++;
+  for (uint32_t i = 0; i < kBuckets; i++) g_buckets[i] = 0;
+  g_nstacks = 0;
+  g_dump_seq = 0;
+  g_dump_pending.store(false, std::memory_order_relaxed);
+  Line l;
+  l.str(g_options.profile_path).ch('.').u64(uint64_t(getpid()));
+  const char* s = l.c_str();
+  size_t n = cstr_len(s);
+  if (n >= sizeof(g_exit_path)) n = sizeof(g_exit_path) - 1;
+  for (size_t i = 0; i < n; i++) g_exit_path[i] = s[i];
+  g_exit_path[n] = 0;
+}
+
+}  // namespace hakmem
+
+using namespace hakmem;
+
+extern "C" __attribute__((visibility("default"))) int hak_profile_dump(const char* path) {
+  if (!g_profile_on) {
+    errno = ENOENT;
+    return -1;
+  }
+  LockGuard g(g_lock);
+  return dump_locked(path ? path : g_exit_path, false);
+}

@@ -1,0 +1,157 @@
+// The heap profiler (src/diag/profile.h). Run with HAKMEM_PROFILE set (CMakeLists):
+// the sampler's mean interval, stack capture in a thread, the file format, and, under
+// HAKMEM_PROFILE_RATE=1 (every allocation sampled), blocks of the profiler's arena
+// through every entry point.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "config/options.h"
+#include "diag/profile.h"
+#include "hakmem/hakmem.h"
+#include "test_util.h"
+#include "tiny/chunk_map.h"
+
+using namespace hakmem;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+uint64_t field_sum(const std::string& text, const std::string& key) {
+  uint64_t sum = 0;
+  std::string k = "\"" + key + "\":";
+  for (size_t at = text.find(k); at != std::string::npos; at = text.find(k, at + 1))
+    sum += std::strtoull(text.c_str() + at + k.size(), nullptr, 10);
+  return sum;
+}
+
+__attribute__((noinline)) int capture_here(void** frames, int max) {
+  int n = profile_capture_stack(frames, max);
+  asm volatile("" ::: "memory");  // no tail call: this frame stays on the stack
+  return n;
+}
+
+}  // namespace
+
+TEST(Profile, IsOnWithTheEnvironment) {
+  ASSERT_TRUE(profile_on()) << "run with HAKMEM_PROFILE set (tests/unit/CMakeLists.txt)";
+}
+
+// The intervals are drawn from a fixed seed, so the test is deterministic; the bound is
+// also ~10 standard deviations of the mean of 200000 exponential draws (0.22%).
+TEST(Profile, MeanIntervalIsTheRate) {
+  ProfileThread t{};
+  t.rng = 0x9e3779b97f4a7c15ull;
+  const int n = 200000;
+  double sum = 0, sum_sq = 0;
+  for (int i = 0; i < n; i++) {
+    double x = double(profile_next_interval(t));
+    ASSERT_GE(x, 1.0);
+    sum += x;
+    sum_sq += x * x;
+  }
+  double rate = double(g_options.profile_rate), mean = sum / n;
+  EXPECT_NEAR(mean, rate, rate * 0.02);
+  // Exponential: the standard deviation equals the mean (a fixed interval would be 0).
+  EXPECT_NEAR(std::sqrt(sum_sq / n - mean * mean), rate, rate * 0.05);
+}
+
+TEST(Profile, CapturesTheStackOfAThread) {
+  void* frames[32] = {};
+  int n = 0;
+  std::thread([&] { n = capture_here(frames, 32); }).join();
+  ASSERT_GE(n, 3);
+  // One of the frames is inside capture_here, and the walk reached the thread's start.
+  auto lo = reinterpret_cast<uintptr_t>(&capture_here);
+  bool found = false;
+  for (int i = 0; i < n; i++) found |= reinterpret_cast<uintptr_t>(frames[i]) - lo < 256;
+  EXPECT_TRUE(found);
+  Dl_info info;
+  ASSERT_TRUE(dladdr(frames[n - 1], &info));
+  EXPECT_TRUE(info.dli_fname && std::strstr(info.dli_fname, "libc.so")) << info.dli_fname;
+}
+
+TEST(Profile, FileFormat) {
+  std::vector<void*> kept;
+  for (int i = 0; i < 4096; i++) kept.push_back(hak_malloc(1024));
+  std::string path = "/tmp/hakmem_profile_test." + std::to_string(getpid()) + ".json";
+  ASSERT_EQ(0, hak_profile_dump(path.c_str()));
+  std::string text = read_file(path);
+  unlink(path.c_str());
+  EXPECT_EQ(0u, text.rfind("{\"hakmem_profile\":1,\"hakmem\":\"" HAKMEM_VERSION_STRING "\",", 0));
+  EXPECT_NE(std::string::npos, text.find("\"pid\":" + std::to_string(getpid()) + ","));
+  EXPECT_NE(std::string::npos, text.find("\"rate\":" + std::to_string(g_options.profile_rate) + ","));
+  EXPECT_NE(std::string::npos, text.find("\"at_exit\":false"));
+  EXPECT_NE(std::string::npos, text.find("\"frames\":[\"0x"));
+  EXPECT_NE(std::string::npos, text.find("\"maps\":[\""));
+  EXPECT_NE(std::string::npos, text.find("r-xp"));
+  EXPECT_EQ(text.size() - 3, text.rfind("]}\n"));
+  // 4 MiB of 1 KiB blocks are live: the estimate is near it (or above: the test
+  // binary's own allocations count too).
+  EXPECT_GE(field_sum(text, "live_bytes"), 2u << 20);
+  EXPECT_GE(field_sum(text, "alloc_bytes"), field_sum(text, "live_bytes"));
+  for (void* p : kept) hak_free(p);
+  for (int i = 0; i < 4096; i++) kept[i] = nullptr;
+}
+
+TEST(Profile, DumpFailsWithoutAPlaceToWrite) {
+  EXPECT_EQ(-1, hak_profile_dump("/nonexistent-dir/x.json"));
+}
+
+// HAKMEM_PROFILE_RATE=1: every allocation is sampled, so every small one comes from the
+// profiler's arena, and every entry point must treat those blocks like any other.
+TEST(ProfileEveryBlock, ArenaBlocksBehave) {
+  if (g_options.profile_rate != 1) GTEST_SKIP() << "needs HAKMEM_PROFILE_RATE=1";
+  // A new thread heap counts its first 128 KiB before its first housekeeping tick, where
+  // the sampler's countdown starts.
+  for (int i = 0; i < 300; i++) hak_free(hak_malloc(1024));
+  for (size_t size : {1, 16, 100, 1024, 5000, 65536, 131072}) {
+    auto* p = static_cast<unsigned char*>(hak_malloc(size));
+    ASSERT_NE(nullptr, p);
+    EXPECT_EQ(kChunkProfiled, chunk_kind_of(p)) << size;
+    EXPECT_TRUE(hak_owns(p));
+    EXPECT_GE(hak_malloc_usable_size(p), size);
+    EXPECT_EQ(0u, reinterpret_cast<uintptr_t>(p) % 16);
+    std::memset(p, 0xab, size);
+    auto* q = static_cast<unsigned char*>(hak_realloc(p, size * 3 + 10));
+    ASSERT_NE(nullptr, q);
+    for (size_t i = 0; i < size; i++) ASSERT_EQ(0xab, q[i]);
+    hak_free(q);
+  }
+  for (size_t align : {32, 64, 256, 1024, 4096}) {
+    void* p = nullptr;
+    ASSERT_EQ(0, hak_posix_memalign(&p, align, align));
+    EXPECT_EQ(0u, reinterpret_cast<uintptr_t>(p) % align) << align;
+    hak_free(p);
+  }
+  void* big = hak_calloc(1, 3 << 20);  // large: sampled in its header, not moved
+  ASSERT_NE(nullptr, big);
+  EXPECT_NE(kChunkProfiled, chunk_kind_of(big));
+  hak_free(big);
+}
+
+TEST(ProfileEveryBlockDeathTest, DoubleFreeOfAnArenaBlock) {
+  if (g_options.profile_rate != 1) GTEST_SKIP() << "needs HAKMEM_PROFILE_RATE=1";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        for (int i = 0; i < 300; i++) hak_free(hak_malloc(1024));
+        void* p = hak_malloc(64);
+        hak_free(p);
+        hak_free(p);
+      },
+      "double free");
+}

@@ -86,7 +86,7 @@ TEST(Profile, CapturesTheStackOfAThread) {
 
 TEST(Profile, FileFormat) {
   std::vector<void*> kept;
-  for (int i = 0; i < 4096; i++) kept.push_back(hak_malloc(1024));
+  for (int i = 0; i < 32768; i++) kept.push_back(hak_malloc(1024));
   std::string path = "/tmp/hakmem_profile_test." + std::to_string(getpid()) + ".json";
   ASSERT_EQ(0, hak_profile_dump(path.c_str()));
   std::string text = read_file(path);
@@ -99,12 +99,13 @@ TEST(Profile, FileFormat) {
   EXPECT_NE(std::string::npos, text.find("\"maps\":[\""));
   EXPECT_NE(std::string::npos, text.find("r-xp"));
   EXPECT_EQ(text.size() - 3, text.rfind("]}\n"));
-  // 4 MiB of 1 KiB blocks are live: the estimate is near it (or above: the test
-  // binary's own allocations count too).
-  EXPECT_GE(field_sum(text, "live_bytes"), 2u << 20);
+  // 32 MiB of 1 KiB blocks are live: about 64 samples at the default 512 KiB, so the
+  // estimate is near it (or above: the binary's own allocations count too). A quarter
+  // of it would take fewer than 16 samples where 64 are expected (Poisson: ~1e-13).
+  EXPECT_GE(field_sum(text, "live_bytes"), 8u << 20);
   EXPECT_GE(field_sum(text, "alloc_bytes"), field_sum(text, "live_bytes"));
   for (void* p : kept) hak_free(p);
-  for (int i = 0; i < 4096; i++) kept[i] = nullptr;
+  for (void*& p : kept) p = nullptr;
 }
 
 TEST(Profile, DumpFailsWithoutAPlaceToWrite) {
@@ -118,7 +119,9 @@ TEST(ProfileEveryBlock, ArenaBlocksBehave) {
   // A new thread heap counts its first 128 KiB before its first housekeeping tick, where
   // the sampler's countdown starts.
   for (int i = 0; i < 300; i++) hak_free(hak_malloc(1024));
-  for (size_t size : {1, 16, 100, 1024, 5000, 65536, 131072}) {
+  // At rate 1 a request of s bytes is sampled with probability 1 - exp(-s): from 16 bytes
+  // on that is certain for a test (a 1-byte request would be sampled 63% of the time).
+  for (size_t size : {16, 100, 1024, 5000, 65536, 131072}) {
     auto* p = static_cast<unsigned char*>(hak_malloc(size));
     ASSERT_NE(nullptr, p);
     EXPECT_EQ(kChunkProfiled, chunk_kind_of(p)) << size;

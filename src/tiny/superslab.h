@@ -64,8 +64,13 @@ static_assert(sizeof(Slab) == 128);
 // `place` is written by its owner (or a reclaimer acting as the owner, under the heap's
 // slow lock) and read without the lock by the owner's free fast path: relaxed atomics,
 // a plain byte store and load.
-inline void set_place(Slab* s, SlabPlace p) { __atomic_store_n(&s->place, p, __ATOMIC_RELAXED); }
-inline SlabPlace place_of(const Slab* s) { return __atomic_load_n(&s->place, __ATOMIC_RELAXED); }
+static_assert(sizeof(SlabPlace) == 1);
+inline void set_place(Slab* s, SlabPlace p) {
+  __atomic_store_n(reinterpret_cast<uint8_t*>(&s->place), uint8_t(p), __ATOMIC_RELAXED);
+}
+inline SlabPlace place_of(const Slab* s) {
+  return SlabPlace(__atomic_load_n(reinterpret_cast<const uint8_t*>(&s->place), __ATOMIC_RELAXED));
+}
 
 // A remote queue is one word: the top block in the low 48 bits (user-space addresses
 // on x86-64 and 48-bit AArch64) and the number of blocks in the top 16 (a slab holds at

@@ -70,6 +70,12 @@ TEST(Profile, MeanIntervalIsTheRate) {
 }
 
 TEST(Profile, CapturesTheStackOfAThread) {
+#if defined(__SANITIZE_THREAD__)
+  // Under ThreadSanitizer a thread starts in the sanitizer runtime, whose frames
+  // libunwind 1.6 walks into unmapped memory (SIGSEGV in unw_backtrace). Profiling a
+  // TSan build is not supported; the plain and UBSan builds run this test.
+  GTEST_SKIP() << "libunwind cannot walk ThreadSanitizer's thread start frames";
+#endif
   void* frames[32] = {};
   int n = 0;
   std::thread([&] { n = capture_here(frames, 32); }).join();

@@ -15,14 +15,17 @@ inline void cpu_relax() {
 #endif
 }
 
+// The back-off of every spin in the allocator: a few pauses, then give the CPU away (the
+// holder may be descheduled on a machine with fewer cores than threads).
+inline void spin_wait(unsigned spins) {
+  if (spins < 64) cpu_relax();
+  else os::yield_cpu();
+}
+
 class SpinLock {
  public:
   void lock() {
-    for (unsigned spins = 0;; spins++) {
-      if (!locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire)) return;
-      if (spins < 64) cpu_relax();
-      else os::yield_cpu();
-    }
+    for (unsigned spins = 0; !try_lock(); spins++) spin_wait(spins);
   }
   bool try_lock() { return !locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire); }
   void unlock() { locked_.store(false, std::memory_order_release); }

@@ -540,8 +540,7 @@ void heap_slow_lock_contended(ThreadHeap* h) {
     if (h->slow_lock.load(std::memory_order_relaxed) == kSlowFree &&
         h->slow_lock.compare_exchange_weak(expected, kSlowOwner, std::memory_order_acquire))
       return;
-    if (spins < 64) cpu_relax();
-    else os::yield_cpu();
+    spin_wait(spins);
   }
 }
 

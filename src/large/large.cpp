@@ -421,7 +421,9 @@ void* alloc_run(size_t need, size_t align, bool* fresh) {
   *h = LargeHeader{kLargeMagic, reinterpret_cast<char*>(start) + user_offset(align), h, need, LargeState::kLive,
                    huge ? kHugeRun : 0, span, nullptr};
   *fresh = dirty == 0;  // the header is written below the user block
-  live_large_bytes_add(int64_t(span));
+  // Live bytes are what the block may touch, not the chunks it spans: a 200 KiB block
+  // holds a 2 MiB chunk, and counting 2 MiB would inflate the retention budget tenfold.
+  live_large_bytes_add(int64_t(need));
   return h->user;
 }
 
@@ -505,6 +507,7 @@ void large_free(void* p, ChunkKind kind, const char* caller) {
     return;
   }
   Range r{reinterpret_cast<uintptr_t>(h), h->span, 0, os::now_ms(), (h->flags & kHugeRun) != 0};
+  size_t live_size = h->map_size;  // read before the run is back in the table: then the header is anyone's
   bool was_live, ok = false;
   {
     LockGuard g(g_lock);
@@ -518,7 +521,7 @@ void large_free(void* p, ChunkKind kind, const char* caller) {
   if (!was_live) report_double_free(p, caller);
   g_blocks.fetch_sub(1, std::memory_order_relaxed);
   g_bytes.fetch_sub(usable, std::memory_order_relaxed);
-  live_large_bytes_add(-int64_t(r.size));
+  live_large_bytes_add(-int64_t(live_size));
   if (!ok) {
     unmap_range(r);
     return;
@@ -538,7 +541,6 @@ bool large_resize_in_place(void* p, ChunkKind kind, size_t new_size) {
                   need > round_up(h->map_size, kChunkSize) ? need - round_up(h->map_size, kChunkSize) : 0,
                   kChunkLargeTail, kChunkLargeTail);
     g_mapped.fetch_add(need - h->map_size, std::memory_order_relaxed);
-    live_large_bytes_add(int64_t(need - h->map_size));
   } else if (need > h->span) {
     // Take the chunks that follow from the free run that starts there, if it has enough.
     size_t extra = round_up(need, kChunkSize) - h->span;
@@ -556,9 +558,9 @@ bool large_resize_in_place(void* p, ChunkKind kind, size_t new_size) {
     if (!grew) return false;
     chunk_map_set(reinterpret_cast<void*>(end), extra, kChunkLargeTail, kChunkLargeTail);
     h->span += extra;
-    live_large_bytes_add(int64_t(extra));
   }
   g_bytes.fetch_add(need - h->map_size, std::memory_order_relaxed);
+  live_large_bytes_add(int64_t(need - h->map_size));
   h->map_size = need;
   return true;
 }
@@ -599,7 +601,7 @@ void* large_grow_by_moving(void* p, ChunkKind kind, size_t new_size) {
   g_maps.fetch_add(1, std::memory_order_relaxed);
   g_mapped.fetch_add(new_span - old_span, std::memory_order_relaxed);
   g_bytes.fetch_add(need - old_map, std::memory_order_relaxed);
-  live_large_bytes_add(int64_t(new_span - old_span));
+  live_large_bytes_add(int64_t(need - old_map));
   return moved->user;
 }
 

@@ -12,13 +12,19 @@ constexpr std::array<uint32_t, kNumClasses> make_sizes() {
   uint32_t c = 8;
   for (uint32_t log2 = 7; log2 < 10; log2++)
     for (uint32_t q = 1; q <= 4; q++) s[c++] = (1u << log2) + q * (1u << (log2 - 2));
-  for (uint32_t log2 = 10; c < kNumClasses; log2++)
+  for (uint32_t log2 = 10; log2 < 12; log2++)
+    for (uint32_t e = 1; e <= 8; e++) s[c++] = (1u << log2) + e * (1u << (log2 - 3));
+  // k blocks fill a 64 KiB slab but for less than 16 bytes each.
+  for (uint32_t k = 15; k >= 8; k--) s[c++] = (65536u / k) & ~15u;
+  for (uint32_t e = 1; e <= 16; e++) s[c++] = 8192u + e * 512u;
+  for (uint32_t log2 = 14; c < kNumClasses; log2++)
     for (uint32_t e = 1; e <= 8 && c < kNumClasses; e++) s[c++] = (1u << log2) + e * (1u << (log2 - 3));
   return s;
 }
 
 constexpr std::array<uint32_t, kNumClasses> kSizes = make_sizes();
 static_assert(kSizes[kNumClasses - 1] == kMaxSlabBlock, "classes must end at kMaxSlabBlock");
+static_assert(kSizes[kFirstMidClass - 1] == kLookupMax && kSizes[kFirstMidClass] > kLookupMax);
 
 constexpr std::array<uint8_t, kLookupMax / 16 + 1> make_lookup() {
   std::array<uint8_t, kLookupMax / 16 + 1> t{};
@@ -37,11 +43,11 @@ const uint32_t g_class_size[kNumClasses] = {
 #define X(i) kSizes[i]
 #define X4(i) X(i), X(i + 1), X(i + 2), X(i + 3)
   X4(0), X4(4), X4(8), X4(12), X4(16), X4(20), X4(24), X4(28), X4(32), X4(36),
-  X4(40), X4(44), X4(48), X4(52), X4(56), X4(60), X4(64), X4(68), X4(72),
+  X4(40), X4(44), X4(48), X4(52), X4(56), X4(60), X4(64), X4(68), X4(72), X4(76), X4(80),
 #undef X4
 #undef X
 };
-static_assert(kNumClasses == 76);
+static_assert(kNumClasses == 84);
 
 constexpr auto kLookup = make_lookup();
 // Both tables list the same 513 entries; ENTRY says what each holds.

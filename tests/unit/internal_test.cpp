@@ -66,9 +66,25 @@ TEST(SizeClass, MappingIsCoveringTightAndMonotonic) {
   }
 }
 
-TEST(SizeClass, TableAndArithmeticAgreeAboveTheTinyRange) {
-  for (size_t n = 129; n <= kLookupMax; ++n)
-    ASSERT_EQ(size_class_of_mid(n), g_class_of_small[(n + 15) >> 4]) << n;
+// Above the table, the arithmetic must agree with the class sizes the table was built
+// from: the smallest class that holds the size.
+TEST(SizeClass, ArithmeticAboveTheTableIsTheSmallestClassThatHolds) {
+  for (size_t n = kLookupMax + 1; n <= kMaxSlabBlock; ++n) {
+    uint32_t c = size_class_of_mid(n);
+    ASSERT_LT(c, kNumClasses) << n;
+    ASSERT_GE(g_class_size[c], n) << n;
+    ASSERT_LT(g_class_size[c - 1], n) << n;
+  }
+}
+
+// Between 4 and 8 KiB the classes fill a 64 KiB slab: what is left over is less than
+// 16 bytes per block.
+TEST(SizeClass, ClassesFrom4To8KiBFillTheirSlab) {
+  for (uint32_t c = 0; c < kNumClasses; ++c) {
+    uint32_t size = g_class_size[c];
+    if (size <= 4096 || size > kMaxSmallBlock) continue;
+    EXPECT_LT(65536 % size, 16 * (65536 / size)) << "class " << c << " size " << size;
+  }
 }
 
 TEST(SizeClass, WasteAtMostAQuarterAbove128Bytes) {

@@ -136,6 +136,10 @@ def benchmarks(source_dir):
             ["{bench}/rss_scenarios", letter] + full, ["{bench}/rss_scenarios", letter] + quick,
             metrics, timeout=120))
     b.append(Benchmark(
+        "thread_footprint", "32 threads each keep 3 blocks in each of 40 sizes (16 B..16 KiB): RSS per thread",
+        ["{bench}/thread_footprint", "32"], ["{bench}/thread_footprint", "8"],
+        [Metric("kb_per_thread", LOWER, "kB"), Metric("kb_after_exit", INFO, "kB")]))
+    b.append(Benchmark(
         "big_churn", "20 live buffers of 5..25 MiB, each replaced by a zero-filled new char[n]() (malloc-large)",
         ["{bench}/big_churn", "1200"], ["{bench}/big_churn", "200"],
         [Metric("seconds", LOWER, "s"), Metric("peak_rss_kb", LOWER, "kB")], timeout=120))

@@ -10,11 +10,13 @@
 namespace hakmem {
 
 namespace {
-// Carve about this many bytes at a time: a few pages, so a fresh slab costs page
-// faults only for what is used, yet small blocks do not hit the slow path often.
+// Carving links the blocks, which touches their pages, so a slab carves what it has
+// shown it needs: one page first, then as much as it carved so far (doubling), at most
+// kCarveBytes at a time. A thread that allocates a few blocks in many classes then
+// touches a page or two per class, not five (thread_footprint: 3 blocks in each of 40
+// sizes cost 492 KiB per thread with one page then 16 KiB); a slab in steady use hits
+// the carve path every 16 KiB, as before.
 constexpr size_t kCarveBytes = 16 * 1024;
-// A fresh slab's first carve is one page: a thread that allocates a few blocks in
-// many classes touches one page per class, not four.
 constexpr size_t kFirstCarveBytes = 4096;
 }  // namespace
 
@@ -35,7 +37,9 @@ void slab_format(Slab* s, uint32_t c) {
 bool slab_carve(Slab* s) {
   uint32_t left = s->capacity - s->carved;
   if (!left) return false;
-  uint32_t n = uint32_t((s->carved ? kCarveBytes : kFirstCarveBytes) / s->block_size);
+  size_t carved_bytes = size_t(s->carved) * s->block_size;
+  size_t bytes = carved_bytes < kFirstCarveBytes ? kFirstCarveBytes : carved_bytes > kCarveBytes ? kCarveBytes : carved_bytes;
+  uint32_t n = uint32_t(bytes / s->block_size);
   if (n == 0) n = 1;
   if (n > left) n = left;
   char* first = slab_data(s) + size_t(s->carved) * s->block_size;

@@ -128,6 +128,7 @@ void options_init() {
   read_bool("HAKMEM_VERBOSE", &o.verbose);
   read_u32("HAKMEM_PURGE_DELAY_MS", 3600u * 1000u, &o.purge_delay_ms);
   read_u32("HAKMEM_RETAIN_MB", 1u << 20, &o.retain_mb);
+  read_bool("HAKMEM_LARGE_THP", &o.large_thp);
   read_profile(o);
   // Under memcheck every block goes through the checked paths, which report each
   // allocation and free to it.

@@ -25,10 +25,13 @@
 // run. System calls (madvise, munmap) are made outside the lock, on runs taken out of the
 // table for the time being; a run that does not fit in the full table is unmapped.
 //
-// Two classes of regions: blocks of 4 MiB or more come from regions advised for
-// transparent huge pages (advised once per region, not per block), smaller ones from
-// regions left with 4 KiB pages, where a 200 KiB block keeps 200 KiB resident rather than
-// a whole huge page; runs merge and are reused only within their class.
+// Two classes of regions: blocks of 4 MiB or more come from regions that may be advised
+// for transparent huge pages (HAKMEM_LARGE_THP=1; advised once per region, not per block),
+// smaller ones from regions left with 4 KiB pages, where a 200 KiB block keeps 200 KiB
+// resident rather than a whole huge page; runs merge and are reused only within their
+// class. Advice is off by default: on bench/big_churn it made the run 0.5 s when the
+// kernel had huge pages free and 1.5 s when it had to compact memory for them (defrag
+// "madvise"), against a steady 0.8 s with 4 KiB pages.
 //
 // Blocks aligned to 2 MiB or more (kChunkLargeAligned: the header sits in the chunk below
 // the user block) keep a mapping of their own and are unmapped when freed.
@@ -393,8 +396,11 @@ uintptr_t map_region(size_t span, bool huge) {
     os::unmap(base, region);
     return 0;
   }
-  // Huge pages for the whole region, once: no system call per block.
-  if (huge) os::advise_huge(base, region);
+  // Huge pages for the whole region, once: no system call per block. Only when asked:
+  // where the kernel's THP defrag mode is "madvise" (Debian's default), a fault in an
+  // advised region compacts memory first when no huge page is free, and on a machine
+  // whose memory is fragmented that stall costs more than the huge pages save.
+  if (huge && g_options.large_thp) os::advise_huge(base, region);
   g_last_region[huge].store(reinterpret_cast<uintptr_t>(base), std::memory_order_relaxed);
   debug_ring_record(RingEvent::kOsMap, base, region);
   g_maps.fetch_add(1, std::memory_order_relaxed);

@@ -30,8 +30,8 @@ void live_slab_bytes_add(int64_t bytes);
 void live_large_bytes_add(int64_t bytes);
 uint64_t live_bytes();
 
-// max(HAKMEM_RETAIN_MB, live slab bytes / 4 + live large bytes * 3/4): what may stay
-// resident while free.
+// max(HAKMEM_RETAIN_MB, live slab bytes / 4 + live large bytes): what may stay resident
+// while free.
 uint64_t retention_budget();
 // True when `extra` more retained bytes would go over the budget.
 bool retention_exceeds(uint64_t extra = 0);

@@ -35,7 +35,7 @@ echo "ok: HAKMEM_STATS=json:PATH"
 
 for bad in HAKMEM_TINY_FAST_CAP=abc HAKMEM_TINY_FAST_CAP=70000 HAKMEM_TINY_FAST_CAP=-1 \
            HAKMEM_TINY_FAST_CAP=12x HAKMEM_TINY_SS_ADOPT=yes HAKMEM_GUARD=2 HAKMEM_STATS=maybe \
-           HAKMEM_PURGE_DELAY_MS=soon; do
+           HAKMEM_PURGE_DELAY_MS=soon HAKMEM_LARGE_THP=on; do
   var=${bad%%=*}
   run "$bad"
   lines=$(wc -l <"$WORK/err")
@@ -52,8 +52,35 @@ env HAKMEM_TINY_FAST_CAP=abc LD_PRELOAD="$LIB" sort <<<$'b\na' >"$WORK/out" 2>"$
 
 for good in HAKMEM_TINY_FAST_CAP=0 HAKMEM_TINY_FAST_CAP=65535 HAKMEM_TINY_FAST_CAP=16 \
             HAKMEM_TINY_SS_ADOPT=0 HAKMEM_TINY_SS_ADOPT=1 HAKMEM_GUARD=1 HAKMEM_GUARD=0 \
-            HAKMEM_DEBUG_RING=1 HAKMEM_VERBOSE=0 HAKMEM_PURGE_DELAY_MS=0 HAKMEM_PURGE_DELAY_MS=1000; do
+            HAKMEM_DEBUG_RING=1 HAKMEM_VERBOSE=0 HAKMEM_PURGE_DELAY_MS=0 HAKMEM_PURGE_DELAY_MS=1000 \
+            HAKMEM_LARGE_THP=0 HAKMEM_LARGE_THP=1; do
   run "$good"
   [ ! -s "$WORK/err" ] || { cat "$WORK/err" >&2; fail "$good: a valid value printed something"; }
 done
 echo "ok: valid values print nothing"
+
+# HAKMEM_LARGE_THP: an 8 MiB block's mapping is advised for huge pages (VmFlags "hg" in
+# /proc/self/smaps) only when asked.
+if command -v python3 >/dev/null; then
+  thp_flag() {  # VALUE -> "hg" or "no"
+    env HAKMEM_LARGE_THP="$1" LD_PRELOAD="$LIB" python3 -c '
+import ctypes
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+p = libc.malloc(8 << 20)
+ctypes.memset(p, 1, 8 << 20)
+inside = False
+for line in open("/proc/self/smaps"):
+    head = line.split()[0]
+    if "-" in head and ":" not in head:
+        lo, hi = (int(x, 16) for x in head.split("-"))
+        inside = lo <= p < hi
+    elif inside and head == "VmFlags:":
+        print("hg" if "hg" in line.split()[1:] else "no")
+        break
+'
+  }
+  [ "$(thp_flag 1)" = hg ] || fail "HAKMEM_LARGE_THP=1: an 8 MiB block is not advised for huge pages"
+  [ "$(thp_flag 0)" = no ] || fail "HAKMEM_LARGE_THP=0: an 8 MiB block is advised for huge pages"
+  echo "ok: HAKMEM_LARGE_THP advises big blocks' regions only when set"
+fi

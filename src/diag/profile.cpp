@@ -31,15 +31,25 @@ constexpr uint64_t kBlockUnit = 1024;  // block estimates are kept in 1/1024 blo
 constexpr uint64_t kArenaMagic = 0x48414b50524f4649ull;  // "HAKPROFI"
 constexpr size_t kArenaHeader = 64;
 constexpr uint32_t kSlotClasses = 48;  // 128 B .. 448 KiB, four per power of two
+// Threads take turns on the stripes (ProfileThread::stripe), so two busy threads update
+// different cache lines: a shared line bounced between cores on every sample cost more
+// than the rest of the sample path together.
+constexpr uint32_t kStripes = 4;
 
+// Written once, before it is published (g_nstacks, its bucket), then only read.
 struct Stack {
   uint64_t hash;
   uint32_t next;  // bucket chain: index + 1; 0 ends it
   uint32_t depth;
-  // Estimates of what the stack's samples stand for; blocks in kBlockUnit.
-  uint64_t live_bytes, live_blocks, alloc_bytes, alloc_blocks;
-  uint64_t live_samples, alloc_samples;
   void* frames[kMaxFrames];
+};
+
+// Estimates of what a stack's samples stand for, one line per stripe; blocks in
+// kBlockUnit. A sample may be freed on another stripe than it was taken on: the
+// counters wrap, and their sum over the stripes is right.
+struct alignas(64) Counts {
+  std::atomic<uint64_t> live_bytes, live_blocks, alloc_bytes, alloc_blocks;
+  std::atomic<uint64_t> live_samples, alloc_samples;
 };
 
 struct Sample {
@@ -56,7 +66,7 @@ struct ArenaHeader {
   uint64_t usable;
   uint32_t slot_class;
   uint32_t offset;  // block - slot start
-  uint32_t live;
+  uint32_t live;    // exchanged on free: of two racing frees, one sees the double free
 };
 static_assert(sizeof(ArenaHeader) <= kArenaHeader);
 
@@ -65,10 +75,18 @@ union LargeSample {
   LargeSample* next;
 };
 
-struct SlotClass {
-  void* free;  // freed slots, linked through their (free) user block
+struct Bump {
   char* bump;
   char* end;
+};
+
+// Freed arena slots, per class, linked through their (free) user block. A slot goes to
+// the stripe of the thread that frees it; a stripe that runs dry takes another's list
+// whole before new memory is cut, so a thread that only frees what others allocate
+// does not make the arena grow.
+struct alignas(64) Stripe {
+  SpinLock lock;
+  void* free[kSlotClasses];
 };
 
 using BacktraceFn = int (*)(void**, int);
@@ -76,12 +94,18 @@ BacktraceFn g_backtrace = nullptr;
 double g_rate = 512.0 * 1024;
 uint64_t g_seed = 0;
 
-SpinLock g_lock;  // everything below
+// Taken to add a stack, cut arena memory, keep large samples and dump; never on the
+// common sample path, which reads the tables without it and counts with atomics.
+SpinLock g_lock;
 Stack* g_stacks = nullptr;
-uint32_t* g_buckets = nullptr;
-uint32_t g_nstacks = 0;
+std::atomic<uint32_t>* g_buckets = nullptr;
+std::atomic<uint32_t> g_nstacks{0};
+Counts* g_counts = nullptr;  // kMaxStacks * kStripes
+std::atomic<uint32_t> g_next_stripe{0};
+std::atomic<uint64_t> g_thread_seq{0};
 uint32_t g_gen = 1;
-SlotClass g_slots[kSlotClasses];
+Stripe g_stripes[kStripes];
+Bump g_bump[kSlotClasses];
 LargeSample* g_large_pool = nullptr;
 uint32_t g_large_used = 0;
 LargeSample* g_large_free = nullptr;
@@ -103,7 +127,10 @@ uint64_t mix(uint64_t x) {
 void start(ProfileThread& t) {
   if (t.started) return;
   t.started = true;
-  t.rng = mix(g_seed ^ reinterpret_cast<uintptr_t>(&t)) | 1;
+  // Not seeded by the heap's address alone: heaps are recycled, and every thread that
+  // got the same heap would sample at the same points of its allocations.
+  t.rng = mix(g_seed ^ reinterpret_cast<uintptr_t>(&t) ^ mix(g_thread_seq.fetch_add(1, std::memory_order_relaxed))) | 1;
+  t.stripe = uint8_t(g_next_stripe.fetch_add(1, std::memory_order_relaxed) % kStripes);
   t.armed = kTickBytes;  // what heap_reset armed tick_bytes with
   t.until_housekeeping = kTickBytes;
   t.until_sample = int64_t(profile_next_interval(t));
@@ -126,28 +153,43 @@ void arm(ProfileThread& t, int64_t* tick_bytes) {
   *tick_bytes = t.armed = v;
 }
 
-// ---- the tables (under g_lock) ------------------------------------------------------
+// ---- the tables -----------------------------------------------------------------
 
-uint32_t intern(void* const* frames, int depth) {
-  uint64_t h = uint64_t(depth);
-  for (int i = 0; i < depth; i++) h = mix(h ^ reinterpret_cast<uintptr_t>(frames[i]));
-  uint32_t* slot = &g_buckets[h & (kBuckets - 1)];
-  for (uint32_t i = *slot; i; i = g_stacks[i - 1].next) {
-    Stack& s = g_stacks[i - 1];
+uint32_t find_stack(uint32_t i, uint64_t h, void* const* frames, int depth) {
+  for (; i; i = g_stacks[i - 1].next) {
+    const Stack& s = g_stacks[i - 1];
     if (s.hash != h || s.depth != uint32_t(depth)) continue;
     int k = 0;
     while (k < depth && s.frames[k] == frames[k]) k++;
     if (k == depth) return i;
   }
-  if (g_nstacks == kMaxStacks) return 0;
-  Stack& s = g_stacks[g_nstacks++];
-  s = Stack{};
+  return 0;
+}
+
+// Stacks are only added (a fork child empties the table while it is alone), each
+// written in full before its bucket and g_nstacks publish it: a lookup needs no lock.
+uint32_t intern(void* const* frames, int depth) {
+  uint64_t h = uint64_t(depth);
+  for (int i = 0; i < depth; i++) h = mix(h ^ reinterpret_cast<uintptr_t>(frames[i]));
+  std::atomic<uint32_t>& head = g_buckets[h & (kBuckets - 1)];
+  if (uint32_t i = find_stack(head.load(std::memory_order_acquire), h, frames, depth)) return i;
+  LockGuard g(g_lock);
+  if (uint32_t i = find_stack(head.load(std::memory_order_relaxed), h, frames, depth)) return i;
+  uint32_t n = g_nstacks.load(std::memory_order_relaxed);
+  if (n == kMaxStacks) return 0;
+  Stack& s = g_stacks[n];
   s.hash = h;
   s.depth = uint32_t(depth);
   for (int k = 0; k < depth; k++) s.frames[k] = frames[k];
-  s.next = *slot;
-  *slot = g_nstacks;
-  return g_nstacks;
+  s.next = head.load(std::memory_order_relaxed);
+  for (uint32_t k = 0; k < kStripes; k++) {  // a fork child reuses the parent's indexes
+    Counts& c = g_counts[n * kStripes + k];
+    for (auto* a : {&c.live_bytes, &c.live_blocks, &c.alloc_bytes, &c.alloc_blocks, &c.live_samples, &c.alloc_samples})
+      a->store(0, std::memory_order_relaxed);
+  }
+  g_nstacks.store(n + 1, std::memory_order_release);
+  head.store(n + 1, std::memory_order_release);
+  return n + 1;
 }
 
 // Unbiasing: a block of `usable` bytes is sampled with probability 1 - exp(-usable/rate).
@@ -157,52 +199,94 @@ Sample make_sample(uint32_t stack, size_t usable) {
   return Sample{stack, g_gen, uint64_t(double(usable) / p + 0.5), uint64_t(double(kBlockUnit) / p + 0.5)};
 }
 
-void account(const Sample& s) {
+void account(const Sample& s, uint32_t stripe) {
   if (!s.stack) return;
-  Stack& st = g_stacks[s.stack - 1];
-  st.live_bytes += s.bytes;
-  st.live_blocks += s.blocks;
-  st.alloc_bytes += s.bytes;
-  st.alloc_blocks += s.blocks;
-  st.live_samples++;
-  st.alloc_samples++;
+  Counts& c = g_counts[(s.stack - 1) * kStripes + stripe];
+  constexpr auto r = std::memory_order_relaxed;
+  c.live_bytes.fetch_add(s.bytes, r);
+  c.live_blocks.fetch_add(s.blocks, r);
+  c.alloc_bytes.fetch_add(s.bytes, r);
+  c.alloc_blocks.fetch_add(s.blocks, r);
+  c.live_samples.fetch_add(1, r);
+  c.alloc_samples.fetch_add(1, r);
 }
 
-void unaccount(const Sample& s) {
+void unaccount(const Sample& s, uint32_t stripe) {
   if (!s.stack || s.gen != g_gen) return;  // recorded before a fork: not in this profile
-  Stack& st = g_stacks[s.stack - 1];
-  st.live_bytes -= s.bytes;
-  st.live_blocks -= s.blocks;
-  st.live_samples--;
+  Counts& c = g_counts[(s.stack - 1) * kStripes + stripe];
+  constexpr auto r = std::memory_order_relaxed;
+  c.live_bytes.fetch_sub(s.bytes, r);
+  c.live_blocks.fetch_sub(s.blocks, r);
+  c.live_samples.fetch_sub(1, r);
+}
+
+// The stripe of the calling thread; a thread without a heap of its own uses the first.
+uint32_t my_stripe() {
+  ThreadHeap* h = t_heap;
+  return h->tid != kTidNobody && h->prof.started ? h->prof.stripe : 0;
 }
 
 // A block of the arena: `usable` bytes at an `align`-aligned address (at most a page),
 // with the header right before it.
-void* arena_alloc(size_t usable, size_t align, const Sample& sample) {
+void* pop_free(Stripe& st, uint32_t c) {
+  char* user = static_cast<char*>(st.free[c]);
+  if (user) st.free[c] = *reinterpret_cast<void**>(user);
+  return user;
+}
+
+// A free slot of class c: the stripe's own, else another stripe's whole list, else new.
+char* take_slot(uint32_t stripe, uint32_t c) {
+  Stripe& mine = g_stripes[stripe];
+  {
+    LockGuard g(mine.lock);
+    if (char* user = static_cast<char*>(pop_free(mine, c)))
+      return user - reinterpret_cast<ArenaHeader*>(user - kArenaHeader)->offset;
+  }
+  for (uint32_t k = 1; k < kStripes; k++) {
+    Stripe& other = g_stripes[(stripe + k) % kStripes];
+    if (!__atomic_load_n(&other.free[c], __ATOMIC_RELAXED)) continue;
+    void* list;
+    {
+      LockGuard g(other.lock);
+      list = other.free[c];
+      other.free[c] = nullptr;
+    }
+    if (!list) continue;
+    char* user = static_cast<char*>(list);
+    if (void* rest = *reinterpret_cast<void**>(user)) {
+      LockGuard g(mine.lock);
+      void* tail = rest;  // the stripe gained slots meanwhile (rare): append them
+      if (mine.free[c])
+        while (void* n = *static_cast<void**>(tail)) tail = n;
+      *static_cast<void**>(tail) = mine.free[c];
+      mine.free[c] = rest;
+    }
+    return user - reinterpret_cast<ArenaHeader*>(user - kArenaHeader)->offset;
+  }
+  size_t size = slot_size(c);
+  LockGuard g(g_lock);
+  Bump& b = g_bump[c];
+  if (b.bump + size > b.end) {
+    // Chunk-aligned, so slots of a class are aligned to their size's power of two.
+    char* base = static_cast<char*>(os::map_aligned(kChunkSize, kChunkSize));
+    if (!base) return nullptr;
+    chunk_map_set(base, kChunkSize, kChunkProfiled, kChunkProfiled);
+    b.bump = base;
+    b.end = base + kChunkSize / size * size;
+  }
+  char* slot = b.bump;
+  b.bump += size;
+  return slot;
+}
+
+void* arena_alloc(size_t usable, size_t align, const Sample& sample, uint32_t stripe) {
   size_t offset = align > kArenaHeader ? align : kArenaHeader;
   size_t need = offset + usable;
   uint32_t c = 0;
   while (c < kSlotClasses && (slot_size(c) < need || slot_size(c) % align)) c++;
   if (c == kSlotClasses) return nullptr;
-  SlotClass& sc = g_slots[c];
-  size_t size = slot_size(c);
-  char* slot;
-  if (sc.free) {
-    char* user = static_cast<char*>(sc.free);
-    sc.free = *reinterpret_cast<void**>(user);
-    slot = user - reinterpret_cast<ArenaHeader*>(user - kArenaHeader)->offset;
-  } else {
-    if (sc.bump + size > sc.end) {
-      // Chunk-aligned, so slots of a class are aligned to their size's power of two.
-      char* base = static_cast<char*>(os::map_aligned(kChunkSize, kChunkSize));
-      if (!base) return nullptr;
-      chunk_map_set(base, kChunkSize, kChunkProfiled, kChunkProfiled);
-      sc.bump = base;
-      sc.end = base + kChunkSize / size * size;
-    }
-    slot = sc.bump;
-    sc.bump += size;
-  }
+  char* slot = take_slot(stripe, c);
+  if (!slot) return nullptr;
   char* user = slot + offset;
   auto* h = reinterpret_cast<ArenaHeader*>(user - kArenaHeader);
   *h = ArenaHeader{kArenaMagic ^ reinterpret_cast<uintptr_t>(user), sample, usable, c, uint32_t(offset), 1};
@@ -294,9 +378,17 @@ int dump_locked(const char* path, bool at_exit) {
     write_json_string(o, exe, n > 0 ? size_t(n) : 0);
     o.s(",\"stacks\":[");
     bool first = true;
-    for (uint32_t i = 0; i < g_nstacks; i++) {
+    uint32_t nstacks = g_nstacks.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < nstacks; i++) {
       const Stack& s = g_stacks[i];
-      if (!s.alloc_samples) continue;
+      uint64_t sum[6] = {};
+      for (uint32_t k = 0; k < kStripes; k++) {
+        const Counts& c = g_counts[i * kStripes + k];
+        const std::atomic<uint64_t>* a[6] = {&c.live_bytes, &c.live_blocks, &c.alloc_bytes, &c.alloc_blocks, &c.live_samples, &c.alloc_samples};
+        for (int f = 0; f < 6; f++) sum[f] += a[f]->load(std::memory_order_relaxed);
+      }
+      auto [live_bytes, live_blocks, alloc_bytes, alloc_blocks, live_samples, alloc_samples] = sum;
+      if (!alloc_samples) continue;
       o.s(first ? "\n{\"frames\":[" : ",\n{\"frames\":[");
       first = false;
       for (uint32_t k = 0; k < s.depth; k++) {
@@ -304,9 +396,9 @@ int dump_locked(const char* path, bool at_exit) {
         l.ptr(s.frames[k]);
         o.s(k ? ",\"" : "\"").s(l.c_str()).c('"');
       }
-      o.s("],").kv("live_bytes", s.live_bytes).kv("live_blocks", (s.live_blocks + kBlockUnit / 2) / kBlockUnit)
-          .kv("alloc_bytes", s.alloc_bytes).kv("alloc_blocks", (s.alloc_blocks + kBlockUnit / 2) / kBlockUnit)
-          .kv("live_samples", s.live_samples).kv("alloc_samples", s.alloc_samples, false).c('}');
+      o.s("],").kv("live_bytes", live_bytes).kv("live_blocks", (live_blocks + kBlockUnit / 2) / kBlockUnit)
+          .kv("alloc_bytes", alloc_bytes).kv("alloc_blocks", (alloc_blocks + kBlockUnit / 2) / kBlockUnit)
+          .kv("live_samples", live_samples).kv("alloc_samples", alloc_samples, false).c('}');
     }
     o.s("],\n\"maps\":[");
     write_maps(o);
@@ -354,13 +446,9 @@ void* sample_slab_block(ProfileThread& t, void* block) {
   void* frames[kMaxFrames];
   t.busy = true;
   int depth = capture(frames);
-  void* q;
-  {
-    LockGuard g(g_lock);
-    Sample smp = record(frames, depth, usable);
-    q = arena_alloc(usable, align, smp);
-    if (q) account(smp);
-  }
+  Sample smp = record(frames, depth, usable);
+  void* q = arena_alloc(usable, align, smp, t.stripe);
+  if (q) account(smp, t.stripe);
   t.busy = false;
   take_pending_dump();
   if (!q) return block;
@@ -410,9 +498,11 @@ void profile_init() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   g_seed = mix(uint64_t(ts.tv_nsec) ^ (uint64_t(getpid()) << 32));
   g_stacks = static_cast<Stack*>(map_table(sizeof(Stack) * kMaxStacks));
-  g_buckets = static_cast<uint32_t*>(map_table(sizeof(uint32_t) * kBuckets));
+  // Zeroed by mmap, which is what atomics of value 0 are.
+  g_buckets = static_cast<std::atomic<uint32_t>*>(map_table(sizeof(std::atomic<uint32_t>) * kBuckets));
+  g_counts = static_cast<Counts*>(map_table(sizeof(Counts) * kMaxStacks * kStripes));
   g_large_pool = static_cast<LargeSample*>(map_table(sizeof(LargeSample) * kMaxLargeSamples));
-  if (!g_stacks || !g_buckets || !g_large_pool) return;
+  if (!g_stacks || !g_buckets || !g_counts || !g_large_pool) return;
   size_t n = cstr_len(o.profile_path);
   for (size_t i = 0; i <= n; i++) g_exit_path[i] = o.profile_path[i];
   void* warm[kMaxFrames];
@@ -463,43 +553,40 @@ void* profile_large_alloc(size_t usable) {
   }
   if (!hit) return nullptr;
   void* frames[kMaxFrames];
-  if (h->tid != kTidNobody) h->prof.busy = true;
+  bool own = h->tid != kTidNobody;
+  if (own) h->prof.busy = true;
   int depth = capture(frames);
-  if (h->tid != kTidNobody) h->prof.busy = false;
+  Sample smp = record(frames, depth, usable);
   LargeSample* ls = nullptr;
   {
     LockGuard g(g_lock);
     if ((ls = g_large_free)) g_large_free = ls->next;
     else if (g_large_used < kMaxLargeSamples) ls = &g_large_pool[g_large_used++];
-    if (ls) {
-      ls->s = record(frames, depth, usable);
-      account(ls->s);
-    }
+    if (ls) ls->s = smp;
   }
+  if (ls) account(smp, own ? h->prof.stripe : 0);
+  if (own) h->prof.busy = false;
   take_pending_dump();
   return ls;
 }
 
 void profile_large_free(void* sample) {
   auto* ls = static_cast<LargeSample*>(sample);
+  unaccount(ls->s, my_stripe());
   LockGuard g(g_lock);
-  unaccount(ls->s);
   ls->next = g_large_free;
   g_large_free = ls;
 }
 
 void profile_free(void* p, const char* caller) {
   ArenaHeader* h = checked_header(p, caller);
-  LockGuard g(g_lock);
-  if (!h->live) {
-    g_lock.unlock();
-    double_free(p, caller);
-  }
-  h->live = 0;
-  unaccount(h->sample);
-  SlotClass& sc = g_slots[h->slot_class];
-  *static_cast<void**>(p) = sc.free;
-  sc.free = p;
+  if (!__atomic_exchange_n(&h->live, 0, __ATOMIC_ACQ_REL)) double_free(p, caller);
+  uint32_t stripe = my_stripe();
+  unaccount(h->sample, stripe);
+  Stripe& st = g_stripes[stripe];
+  LockGuard g(st.lock);
+  *static_cast<void**>(p) = st.free[h->slot_class];
+  st.free[h->slot_class] = p;
 }
 
 size_t profile_usable_size(const void* p, const char* caller) {
@@ -514,16 +601,24 @@ void profile_at_exit() {
   dump_locked(g_exit_path, true);
 }
 
-void profile_lock() { g_lock.lock(); }
-void profile_unlock() { g_lock.unlock(); }
+void profile_lock() {
+  g_lock.lock();
+  for (Stripe& st : g_stripes) st.lock.lock();
+}
+
+void profile_unlock() {
+  for (Stripe& st : g_stripes) st.lock.unlock();
+  g_lock.unlock();
+}
 
 void profile_reset_in_child() {
   g_lock.reset();
+  for (Stripe& st : g_stripes) st.lock.reset();
   if (!g_profile_on) return;
   // The parent's samples stay with their blocks but leave the profile: a new generation.
   g_gen++;
-  for (uint32_t i = 0; i < kBuckets; i++) g_buckets[i] = 0;
-  g_nstacks = 0;
+  for (uint32_t i = 0; i < kBuckets; i++) g_buckets[i].store(0, std::memory_order_relaxed);
+  g_nstacks.store(0, std::memory_order_relaxed);
   g_dump_seq = 0;
   g_dump_pending.store(false, std::memory_order_relaxed);
   Line l;

@@ -12,7 +12,8 @@
 // (chunk kind kChunkProfiled), with a header that names its sample; free, realloc and
 // malloc_usable_size find it through their switch on the chunk kind, so no free path
 // looks for samples. A sampled large block keeps its place and carries its sample in its
-// header. Everything here is a slow path under one lock (a leaf in fork.cpp's order).
+// header. Everything here is a slow path; a sample and its free take no lock other
+// threads contend for (see profile.cpp), and the locks there are leaves in fork.cpp's order.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +28,7 @@ struct ProfileThread {
   uint64_t rng;
   bool started;  // false: nothing drawn yet (a new or recycled heap)
   bool busy;     // inside the sampler: allocations the unwinder makes are not sampled
+  uint8_t stripe;  // which of the profiler's per-thread-group counters and free lists
 };
 
 extern bool g_profile_on;  // set once at start-up; read only on slow paths

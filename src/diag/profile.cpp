@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ucontext.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -86,11 +88,56 @@ struct Bump {
 // does not make the arena grow.
 struct alignas(64) Stripe {
   SpinLock lock;
-  void* free[kSlotClasses];
+  std::atomic<void*> free[kSlotClasses];  // changed under the lock; atomic for a peek without it
 };
 
 using BacktraceFn = int (*)(void**, int);
 BacktraceFn g_backtrace = nullptr;
+
+#if defined(__SANITIZE_THREAD__) && defined(__x86_64__)
+// ThreadSanitizer: unw_backtrace keeps a per-thread frame cache whose TSD destructor
+// re-arms itself to run last and so runs after TSan has torn the thread down; its
+// mutex call then crashes in TSan's interceptor at every exit of a thread that took a
+// sample. The plain unw_step walk keeps no per-thread state (and is ~50x slower, which
+// a TSan build can afford). libunwind's x86-64 ABI, without its header (only the
+// runtime library is a dependency): the cursor is 127 words, the context a ucontext_t,
+// and the instruction pointer register 16.
+#define HAKMEM_PROFILE_STEP_WALK 1
+struct UnwCursor {
+  uint64_t opaque[127];
+};
+using UnwGetContextFn = int (*)(ucontext_t*);
+using UnwInitLocalFn = int (*)(UnwCursor*, ucontext_t*);
+using UnwStepFn = int (*)(UnwCursor*);
+using UnwGetRegFn = int (*)(UnwCursor*, int, uint64_t*);
+UnwGetContextFn g_unw_getcontext = nullptr;
+UnwInitLocalFn g_unw_init_local = nullptr;
+UnwStepFn g_unw_step = nullptr;
+UnwGetRegFn g_unw_get_reg = nullptr;
+
+int step_backtrace(void** frames, int max) {
+  ucontext_t uc;
+  UnwCursor cursor;
+  if (g_unw_getcontext(&uc) < 0 || g_unw_init_local(&cursor, &uc) < 0) return 0;
+  int n = 0;
+  while (n < max && g_unw_step(&cursor) > 0) {  // the first step leaves this frame, as unw_backtrace does
+    uint64_t ip;
+    if (g_unw_get_reg(&cursor, 16, &ip) < 0 || !ip) break;
+    frames[n++] = reinterpret_cast<void*>(ip);
+  }
+  return n;
+}
+
+BacktraceFn load_backtrace(void* lib) {
+  g_unw_getcontext = reinterpret_cast<UnwGetContextFn>(dlsym(lib, "_Ux86_64_getcontext"));
+  g_unw_init_local = reinterpret_cast<UnwInitLocalFn>(dlsym(lib, "_ULx86_64_init_local"));
+  g_unw_step = reinterpret_cast<UnwStepFn>(dlsym(lib, "_ULx86_64_step"));
+  g_unw_get_reg = reinterpret_cast<UnwGetRegFn>(dlsym(lib, "_ULx86_64_get_reg"));
+  return g_unw_getcontext && g_unw_init_local && g_unw_step && g_unw_get_reg ? step_backtrace : nullptr;
+}
+#else
+BacktraceFn load_backtrace(void* lib) { return reinterpret_cast<BacktraceFn>(dlsym(lib, "unw_backtrace")); }
+#endif
 double g_rate = 512.0 * 1024;
 uint64_t g_seed = 0;
 
@@ -228,9 +275,11 @@ uint32_t my_stripe() {
 
 // A block of the arena: `usable` bytes at an `align`-aligned address (at most a page),
 // with the header right before it.
+constexpr auto kRelaxed = std::memory_order_relaxed;
+
 void* pop_free(Stripe& st, uint32_t c) {
-  char* user = static_cast<char*>(st.free[c]);
-  if (user) st.free[c] = *reinterpret_cast<void**>(user);
+  char* user = static_cast<char*>(st.free[c].load(kRelaxed));
+  if (user) st.free[c].store(*reinterpret_cast<void**>(user), kRelaxed);
   return user;
 }
 
@@ -244,22 +293,22 @@ char* take_slot(uint32_t stripe, uint32_t c) {
   }
   for (uint32_t k = 1; k < kStripes; k++) {
     Stripe& other = g_stripes[(stripe + k) % kStripes];
-    if (!__atomic_load_n(&other.free[c], __ATOMIC_RELAXED)) continue;
+    if (!other.free[c].load(kRelaxed)) continue;
     void* list;
     {
       LockGuard g(other.lock);
-      list = other.free[c];
-      other.free[c] = nullptr;
+      list = other.free[c].exchange(nullptr, kRelaxed);
     }
     if (!list) continue;
     char* user = static_cast<char*>(list);
     if (void* rest = *reinterpret_cast<void**>(user)) {
       LockGuard g(mine.lock);
       void* tail = rest;  // the stripe gained slots meanwhile (rare): append them
-      if (mine.free[c])
+      if (void* had = mine.free[c].load(kRelaxed)) {
         while (void* n = *static_cast<void**>(tail)) tail = n;
-      *static_cast<void**>(tail) = mine.free[c];
-      mine.free[c] = rest;
+        *static_cast<void**>(tail) = had;
+      }
+      mine.free[c].store(rest, kRelaxed);
     }
     return user - reinterpret_cast<ArenaHeader*>(user - kArenaHeader)->offset;
   }
@@ -316,6 +365,11 @@ ArenaHeader* checked_header(const void* p, const char* caller) {
 // allocator path holds: it is called with none of ours held (the table lock is taken
 // afterwards). Should it still allocate (pthread_setspecific for a high key), the
 // thread's busy flag makes that an ordinary allocation that is never sampled.
+//
+// Its cost: ~100 ns a sample once warm, but the frame cache is per thread (256 KiB that
+// libunwind maps and fills on a thread's first walk, ~90 us of page faults, and unmaps
+// at the thread's exit), so a program that starts many short threads pays that per
+// thread; Larson, which starts ~700 a second, loses most of its profiling time there.
 int capture(void** frames) { return g_backtrace ? g_backtrace(frames, kMaxFrames) : 0; }
 
 void write_json_string(Out& o, const char* s, size_t n) {
@@ -488,7 +542,7 @@ void profile_init() {
     return;
   }
   void* lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-  if (lib) g_backtrace = reinterpret_cast<BacktraceFn>(dlsym(lib, "unw_backtrace"));
+  if (lib) g_backtrace = load_backtrace(lib);
   if (!g_backtrace) {
     Line().str("hakmem: warning: HAKMEM_PROFILE needs libunwind.so.8 (Debian: libunwind8); profiling is off").write();
     return;
@@ -585,8 +639,8 @@ void profile_free(void* p, const char* caller) {
   unaccount(h->sample, stripe);
   Stripe& st = g_stripes[stripe];
   LockGuard g(st.lock);
-  *static_cast<void**>(p) = st.free[h->slot_class];
-  st.free[h->slot_class] = p;
+  *static_cast<void**>(p) = st.free[h->slot_class].load(kRelaxed);
+  st.free[h->slot_class].store(p, kRelaxed);
 }
 
 size_t profile_usable_size(const void* p, const char* caller) {

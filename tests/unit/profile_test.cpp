@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "config/options.h"
 #include "diag/profile.h"
@@ -70,12 +71,6 @@ TEST(Profile, MeanIntervalIsTheRate) {
 }
 
 TEST(Profile, CapturesTheStackOfAThread) {
-#if defined(__SANITIZE_THREAD__)
-  // Under ThreadSanitizer a thread starts in the sanitizer runtime, whose frames
-  // libunwind 1.6 walks into unmapped memory (SIGSEGV in unw_backtrace). Profiling a
-  // TSan build is not supported; the plain and UBSan builds run this test.
-  GTEST_SKIP() << "libunwind cannot walk ThreadSanitizer's thread start frames";
-#endif
   void* frames[32] = {};
   int n = 0;
   std::thread([&] { n = capture_here(frames, 32); }).join();
@@ -150,6 +145,45 @@ TEST(ProfileEveryBlock, ArenaBlocksBehave) {
   ASSERT_NE(nullptr, big);
   EXPECT_NE(kChunkProfiled, chunk_kind_of(big));
   hak_free(big);
+}
+
+// Sampled blocks freed by other threads than took them, on every stripe at once: the
+// sample path takes no shared lock, so the counters and free lists must stay whole
+// (and ThreadSanitizer, in that build, sees no race).
+TEST(ProfileEveryBlock, ThreadsFreeEachOthersSampledBlocks) {
+  if (g_options.profile_rate != 1) GTEST_SKIP() << "needs HAKMEM_PROFILE_RATE=1";
+  constexpr int kThreads = 6, kBlocks = 2000;
+  std::vector<std::vector<void*>> made(kThreads);
+  auto make = [&](int t) {
+    for (int i = 0; i < 300; i++) hak_free(hak_malloc(1024));  // past the first tick
+    for (int i = 0; i < kBlocks; i++) made[t].push_back(hak_malloc(48 + 16 * (i % 64)));
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) threads.emplace_back(make, t);
+  for (auto& th : threads) th.join();
+  threads.clear();
+  size_t arena = 0;
+  for (auto& v : made)
+    for (void* p : v) arena += chunk_kind_of(p) == kChunkProfiled;
+  EXPECT_GT(arena, size_t(kThreads * kBlocks * 9 / 10));
+  std::string path = "/tmp/hakmem_profile_threads." + std::to_string(getpid()) + ".json";
+  ASSERT_EQ(0, hak_profile_dump(path.c_str()));
+  uint64_t live_before = field_sum(read_file(path), "live_samples");
+  for (int t = 0; t < kThreads; t++)  // each thread frees the next one's blocks
+    threads.emplace_back([&, t] {
+      for (void* p : made[(t + 1) % kThreads]) hak_free(p);
+    });
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(0, hak_profile_dump(path.c_str()));
+  uint64_t live_after = field_sum(read_file(path), "live_samples");
+  unlink(path.c_str());
+  EXPECT_GE(live_before - live_after, arena);
+  // The freed slots are reused rather than new ones cut: a second round fits in them.
+  for (int t = 0; t < kThreads; t++) made[t].clear();
+  for (int t = 0; t < kThreads; t++) threads[t] = std::thread(make, t);
+  for (auto& th : threads) th.join();
+  for (auto& v : made)
+    for (void* p : v) hak_free(p);
 }
 
 TEST(ProfileEveryBlockDeathTest, DoubleFreeOfAnArenaBlock) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <cstring>
 
 #include "api/alloc_inline.h"
 #include "base/spin_lock.h"
@@ -91,52 +92,231 @@ struct alignas(64) Stripe {
   std::atomic<void*> free[kSlotClasses];  // changed under the lock; atomic for a peek without it
 };
 
-using BacktraceFn = int (*)(void**, int);
-BacktraceFn g_backtrace = nullptr;
-
-#if defined(__SANITIZE_THREAD__) && defined(__x86_64__)
-// ThreadSanitizer: unw_backtrace keeps a per-thread frame cache whose TSD destructor
-// re-arms itself to run last and so runs after TSan has torn the thread down; its
-// mutex call then crashes in TSan's interceptor at every exit of a thread that took a
-// sample. The plain unw_step walk keeps no per-thread state (and is ~50x slower, which
-// a TSan build can afford). libunwind's x86-64 ABI, without its header (only the
-// runtime library is a dependency): the cursor is 127 words, the context a ucontext_t,
-// and the instruction pointer register 16.
-#define HAKMEM_PROFILE_STEP_WALK 1
+// ---- the walk ----------------------------------------------------------------------
+//
+// The stack of a sampled allocation comes from libunwind, loaded with dlopen at start-up
+// and warmed up there: glibc's backtrace() dlopens libgcc_s and mallocs on first use, and
+// a frame-pointer walk alone reads garbage (or faults) through code built without frame
+// pointers, which is most of a Debian system. libunwind reads DWARF unwind tables, keeps
+// its caches in memory it maps itself, and takes no lock an allocator path holds; it is
+// called with none of ours held. Should it still allocate (the TLS of a dlopened
+// library), the thread's busy flag makes that an ordinary allocation, never sampled.
+#if defined(__x86_64__)
+// unw_backtrace is fast once warm (~100 ns for 15 frames) because it caches, per return
+// address, how to find the caller's frame, but that cache is per thread: 256 KiB that
+// libunwind maps and fills on a thread's first walk (~90 us, nearly all page faults)
+// and unmaps at the thread's exit, from a TSD destructor that under ThreadSanitizer runs
+// after TSan has torn the thread down and crashes. A program that starts many short
+// threads paid that per thread: Larson starts ~700 a second, and lost more to it than to
+// everything else the profiler does.
+//
+// So the cache is kept here, once for the process, and libunwind still decides every
+// frame: an address seen for the first time is stepped by libunwind (unw_init_local on a
+// context holding that frame's ip, sp and bp, then unw_step), and what it found is
+// written down as a rule only when it is one of the two plain shapes tdep_trace's own
+// cache handles: a frame-pointer frame (CFA = bp + 16, caller's bp saved at CFA - 16)
+// or a CFA at a fixed offset from sp, with the return address at CFA - 8 and the
+// caller's bp either untouched or saved at a fixed offset from the CFA. Anything else
+// (a signal frame, an expression) makes the sample walk with libunwind alone. Every
+// read of the walk is checked to lie between the sample's sp and the top of the thread's
+// stack as libunwind's first full walk on the thread found it (ProfileThread::stack_hi),
+// and a frame must move up the stack, so a wrong rule can end a walk early but never
+// make it read outside the stack.
+//
+// libunwind's x86-64 ABI, declared here rather than through its header (only the
+// runtime library is a dependency, loaded with dlopen): the cursor is 127 words, the
+// context a ucontext_t, registers are numbered bp 6, sp 7, ip 16.
 struct UnwCursor {
   uint64_t opaque[127];
 };
+struct UnwSaveLoc {  // unw_save_loc_t is 24 bytes; unw_get_save_loc clears all of them
+  int type;          // 1: UNW_SLT_MEMORY
+  uint64_t addr;
+  uint64_t extra[2];
+};
+constexpr int kUnwBp = 6, kUnwSp = 7, kUnwIp = 16, kSlotMemory = 1;
 using UnwGetContextFn = int (*)(ucontext_t*);
 using UnwInitLocalFn = int (*)(UnwCursor*, ucontext_t*);
-using UnwStepFn = int (*)(UnwCursor*);
+using UnwCursorFn = int (*)(UnwCursor*);
 using UnwGetRegFn = int (*)(UnwCursor*, int, uint64_t*);
+using UnwGetSaveLocFn = int (*)(UnwCursor*, int, UnwSaveLoc*);
 UnwGetContextFn g_unw_getcontext = nullptr;
 UnwInitLocalFn g_unw_init_local = nullptr;
-UnwStepFn g_unw_step = nullptr;
+UnwCursorFn g_unw_step = nullptr, g_unw_is_signal_frame = nullptr;
 UnwGetRegFn g_unw_get_reg = nullptr;
+UnwGetSaveLocFn g_unw_get_save_loc = nullptr;
 
-int step_backtrace(void** frames, int max) {
+// A rule, packed so that one atomic word publishes it: kind in bits 0-2, bit 3 set when
+// the caller's bp is saved, its offset from the CFA in bits 16-31, the CFA's offset from
+// sp in bits 32-63. 0: none yet.
+enum RuleKind : uint64_t { kRuleSp = 1, kRuleFramePointer = 2, kRuleLast = 3, kRuleLibunwind = 4 };
+constexpr uint64_t kRuleBpSaved = 8;
+constexpr uint32_t kRuleSlots = 1u << 16;  // distinct return addresses; full: libunwind walks
+constexpr int kRuleProbes = 16;
+struct RuleSlot {
+  std::atomic<uint64_t> ip;    // set once (0 -> ip), then its rule
+  std::atomic<uint64_t> rule;
+};
+RuleSlot* g_rules = nullptr;
+
+uint64_t rule_find(uint64_t ip) {
+  uint32_t i = uint32_t((ip * 0x9e3779b97f4a7c15ull) >> 48);
+  for (int k = 0; k < kRuleProbes; k++, i = (i + 1) & (kRuleSlots - 1)) {
+    uint64_t at = g_rules[i].ip.load(std::memory_order_acquire);
+    if (at == ip) return g_rules[i].rule.load(std::memory_order_acquire);
+    if (!at) return 0;
+  }
+  return 0;
+}
+
+void rule_add(uint64_t ip, uint64_t rule) {
+  uint32_t i = uint32_t((ip * 0x9e3779b97f4a7c15ull) >> 48);
+  for (int k = 0; k < kRuleProbes; k++, i = (i + 1) & (kRuleSlots - 1)) {
+    uint64_t at = g_rules[i].ip.load(std::memory_order_acquire);
+    if (!at && g_rules[i].ip.compare_exchange_strong(at, ip, std::memory_order_acq_rel)) at = ip;
+    if (at == ip) {  // two threads that learn the same address learn the same rule
+      g_rules[i].rule.store(rule, std::memory_order_release);
+      return;
+    }
+  }
+}
+
+// libunwind's step from the frame (ip, sp, bp), as a rule; stack_hi bounds the reads.
+uint64_t rule_learn(uint64_t ip, uint64_t sp, uint64_t bp, uint64_t stack_hi) {
   ucontext_t uc;
-  UnwCursor cursor;
-  if (g_unw_getcontext(&uc) < 0 || g_unw_init_local(&cursor, &uc) < 0) return 0;
-  int n = 0;
-  while (n < max && g_unw_step(&cursor) > 0) {  // the first step leaves this frame, as unw_backtrace does
-    uint64_t ip;
-    if (g_unw_get_reg(&cursor, 16, &ip) < 0 || !ip) break;
-    frames[n++] = reinterpret_cast<void*>(ip);
+  memset(&uc, 0, sizeof(uc));
+  uc.uc_mcontext.gregs[REG_RIP] = int64_t(ip);
+  uc.uc_mcontext.gregs[REG_RSP] = int64_t(sp);
+  uc.uc_mcontext.gregs[REG_RBP] = int64_t(bp);
+  UnwCursor c;
+  // The ip is a return address (each frame's, and the sampling frame's from
+  // hakmem_profile_regs): unw_init_local looks up ip - 1, as for a call site.
+  if (g_unw_init_local(&c, &uc) < 0 || g_unw_is_signal_frame(&c) > 0) return kRuleLibunwind;
+  int r = g_unw_step(&c);
+  if (r == 0) return kRuleLast;
+  uint64_t cfa, ra;
+  UnwSaveLoc ra_at, bp_at;
+  if (r < 0 || g_unw_get_reg(&c, kUnwSp, &cfa) < 0 || g_unw_get_reg(&c, kUnwIp, &ra) < 0 ||
+      g_unw_get_save_loc(&c, kUnwIp, &ra_at) < 0 || g_unw_get_save_loc(&c, kUnwBp, &bp_at) < 0)
+    return kRuleLibunwind;
+  if (cfa < sp + 8 || cfa > stack_hi || cfa - sp >= (uint64_t(1) << 31) || ra_at.type != kSlotMemory ||
+      ra_at.addr != cfa - 8 || bp_at.type != kSlotMemory)
+    return kRuleLibunwind;
+  uint64_t rule = (cfa - sp) << 32;
+  if (bp_at.addr != reinterpret_cast<uintptr_t>(&uc.uc_mcontext.gregs[REG_RBP])) {  // else untouched
+    int64_t off = int64_t(bp_at.addr - cfa);
+    if (off < -32768 || off > 32767 || bp_at.addr < sp || bp_at.addr + 8 > stack_hi) return kRuleLibunwind;
+    rule |= kRuleBpSaved | (uint64_t(uint16_t(int16_t(off))) << 16);
+    if (cfa == bp + 16 && off == -16) return rule | kRuleFramePointer;
+  }
+  return rule | kRuleSp;
+}
+
+// The caller's registers as the instruction after its call here sees them.
+extern "C" void hakmem_profile_regs(uint64_t regs[3]);
+asm(R"(
+  .text
+  .p2align 4
+  .local hakmem_profile_regs
+  .type hakmem_profile_regs, @function
+hakmem_profile_regs:
+  .cfi_startproc
+  movq (%rsp), %rax
+  movq %rax, 0(%rdi)
+  leaq 8(%rsp), %rax
+  movq %rax, 8(%rdi)
+  movq %rbp, 16(%rdi)
+  ret
+  .cfi_endproc
+  .size hakmem_profile_regs, .-hakmem_profile_regs
+)");
+
+// libunwind alone; raises *stack_hi to the highest sp it saw. Both walks start with the
+// caller of capture(), so that a site's stack is the same whichever walk took it.
+__attribute__((noinline)) int libunwind_walk(void** frames, int max, uint64_t* stack_hi) {
+  ucontext_t uc;
+  UnwCursor c;
+  if (g_unw_getcontext(&uc) < 0 || g_unw_init_local(&c, &uc) < 0) return 0;
+  int n = -1;  // capture()'s frame is not recorded
+  while (n < max && g_unw_step(&c) > 0) {
+    uint64_t ip, sp;
+    if (g_unw_get_reg(&c, kUnwIp, &ip) < 0 || !ip) break;
+    if (n >= 0) frames[n] = reinterpret_cast<void*>(ip);
+    n++;
+    if (g_unw_get_reg(&c, kUnwSp, &sp) == 0 && sp > *stack_hi) *stack_hi = sp;
+  }
+  return n < 0 ? 0 : n;
+}
+
+// The walk with the rules; -1 when a frame needs libunwind.
+__attribute__((noinline)) int rule_walk(void** frames, int max, uint64_t stack_hi) {
+  uint64_t regs[3];
+  hakmem_profile_regs(regs);
+  uint64_t ip = regs[0], sp = regs[1], bp = regs[2];
+  const uint64_t lo = sp;
+  int n = -2;  // neither this frame nor capture()'s is recorded
+  while (n < max) {
+    if (n >= 0) frames[n] = reinterpret_cast<void*>(ip);
+    n++;
+    uint64_t rule = rule_find(ip);
+    if (!rule) {
+      rule = rule_learn(ip, sp, bp, stack_hi);
+      rule_add(ip, rule);
+    }
+    uint64_t kind = rule & 7;
+    if (kind == kRuleLast) break;
+    if (kind == kRuleLibunwind) return -1;
+    uint64_t cfa = kind == kRuleFramePointer ? bp + 16 : sp + (rule >> 32);
+    if (cfa < sp + 8 || cfa > stack_hi) return -1;
+    if (rule & kRuleBpSaved) {
+      uint64_t at = cfa + uint64_t(int64_t(int16_t(uint16_t(rule >> 16))));
+      if (at < lo || at + 8 > stack_hi) return -1;
+      bp = *reinterpret_cast<const uint64_t*>(at);
+    }
+    ip = *reinterpret_cast<const uint64_t*>(cfa - 8);
+    sp = cfa;
+    if (ip < 0x4000) break;  // where libunwind's own walk gives up too
   }
   return n;
 }
 
-BacktraceFn load_backtrace(void* lib) {
+bool load_unwinder(void* lib) {
   g_unw_getcontext = reinterpret_cast<UnwGetContextFn>(dlsym(lib, "_Ux86_64_getcontext"));
   g_unw_init_local = reinterpret_cast<UnwInitLocalFn>(dlsym(lib, "_ULx86_64_init_local"));
-  g_unw_step = reinterpret_cast<UnwStepFn>(dlsym(lib, "_ULx86_64_step"));
+  g_unw_step = reinterpret_cast<UnwCursorFn>(dlsym(lib, "_ULx86_64_step"));
+  g_unw_is_signal_frame = reinterpret_cast<UnwCursorFn>(dlsym(lib, "_ULx86_64_is_signal_frame"));
   g_unw_get_reg = reinterpret_cast<UnwGetRegFn>(dlsym(lib, "_ULx86_64_get_reg"));
-  return g_unw_getcontext && g_unw_init_local && g_unw_step && g_unw_get_reg ? step_backtrace : nullptr;
+  g_unw_get_save_loc = reinterpret_cast<UnwGetSaveLocFn>(dlsym(lib, "_ULx86_64_get_save_loc"));
+  if (!g_unw_getcontext || !g_unw_init_local || !g_unw_step || !g_unw_is_signal_frame || !g_unw_get_reg ||
+      !g_unw_get_save_loc)
+    return false;
+  g_rules = static_cast<RuleSlot*>(os::map_aligned(sizeof(RuleSlot) * kRuleSlots, os::kPageSize));
+  return g_rules != nullptr;
+}
+
+// The stack of the allocation being sampled (see the walk above). A thread's first walk
+// is libunwind's alone and finds the top of its stack; t is null for a thread without a
+// heap, which always walks with libunwind.
+__attribute__((noinline)) int capture(void** frames, ProfileThread* t) {
+  if (t && t->stack_hi) {
+    int n = rule_walk(frames, kMaxFrames, t->stack_hi);
+    if (n >= 0) return n;
+  }
+  uint64_t hi = 0;
+  int n = libunwind_walk(frames, kMaxFrames, &hi);
+  if (t && hi > t->stack_hi) t->stack_hi = hi;
+  return n;
 }
 #else
-BacktraceFn load_backtrace(void* lib) { return reinterpret_cast<BacktraceFn>(dlsym(lib, "unw_backtrace")); }
+using BacktraceFn = int (*)(void**, int);
+BacktraceFn g_backtrace = nullptr;
+
+bool load_unwinder(void* lib) {
+  g_backtrace = reinterpret_cast<BacktraceFn>(dlsym(lib, "unw_backtrace"));
+  return g_backtrace != nullptr;
+}
+
+int capture(void** frames, ProfileThread*) { return g_backtrace ? g_backtrace(frames, kMaxFrames) : 0; }
 #endif
 double g_rate = 512.0 * 1024;
 uint64_t g_seed = 0;
@@ -357,20 +537,6 @@ ArenaHeader* checked_header(const void* p, const char* caller) {
   os::abort_process();
 }
 
-// The stack of the allocation being sampled. libunwind's unw_backtrace, loaded with
-// dlopen at start-up and called once there: glibc's backtrace() dlopens libgcc_s and
-// mallocs on first use, and a frame-pointer walk reads garbage (or faults) through code
-// built without frame pointers, which is most of a Debian system. unw_backtrace reads
-// DWARF unwind tables, keeps its caches in memory it maps itself, and takes no lock an
-// allocator path holds: it is called with none of ours held (the table lock is taken
-// afterwards). Should it still allocate (pthread_setspecific for a high key), the
-// thread's busy flag makes that an ordinary allocation that is never sampled.
-//
-// Its cost: ~100 ns a sample once warm, but the frame cache is per thread (256 KiB that
-// libunwind maps and fills on a thread's first walk, ~90 us of page faults, and unmaps
-// at the thread's exit), so a program that starts many short threads pays that per
-// thread; Larson, which starts ~700 a second, loses most of its profiling time there.
-int capture(void** frames) { return g_backtrace ? g_backtrace(frames, kMaxFrames) : 0; }
 
 void write_json_string(Out& o, const char* s, size_t n) {
   o.c('"');
@@ -499,7 +665,7 @@ void* sample_slab_block(ProfileThread& t, void* block) {
   if (align > os::kPageSize) align = os::kPageSize;
   void* frames[kMaxFrames];
   t.busy = true;
-  int depth = capture(frames);
+  int depth = capture(frames, &t);
   Sample smp = record(frames, depth, usable);
   void* q = arena_alloc(usable, align, smp, t.stripe);
   if (q) account(smp, t.stripe);
@@ -528,7 +694,16 @@ uint64_t profile_next_interval(ProfileThread& t) {
 
 int profile_capture_stack(void** frames, int max) {
   void* all[kMaxFrames];
-  int n = capture(all);
+  ThreadHeap* h = t_heap;
+  int n = capture(all, h->tid != kTidNobody ? &h->prof : nullptr);
+  if (n > max) n = max;
+  for (int i = 0; i < n; i++) frames[i] = all[i];
+  return n;
+}
+
+int profile_capture_stack_libunwind(void** frames, int max) {
+  void* all[kMaxFrames];
+  int n = capture(all, nullptr);
   if (n > max) n = max;
   for (int i = 0; i < n; i++) frames[i] = all[i];
   return n;
@@ -542,8 +717,7 @@ void profile_init() {
     return;
   }
   void* lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-  if (lib) g_backtrace = load_backtrace(lib);
-  if (!g_backtrace) {
+  if (!lib || !load_unwinder(lib)) {
     Line().str("hakmem: warning: HAKMEM_PROFILE needs libunwind.so.8 (Debian: libunwind8); profiling is off").write();
     return;
   }
@@ -560,7 +734,7 @@ void profile_init() {
   size_t n = cstr_len(o.profile_path);
   for (size_t i = 0; i <= n; i++) g_exit_path[i] = o.profile_path[i];
   void* warm[kMaxFrames];
-  capture(warm);  // libunwind's one-time set-up happens here, not inside an allocation
+  capture(warm, nullptr);  // libunwind's one-time set-up happens here, not inside an allocation
   if (o.profile_signal) {
     struct sigaction sa = {};
     sa.sa_handler = on_dump_signal;
@@ -609,7 +783,7 @@ void* profile_large_alloc(size_t usable) {
   void* frames[kMaxFrames];
   bool own = h->tid != kTidNobody;
   if (own) h->prof.busy = true;
-  int depth = capture(frames);
+  int depth = capture(frames, own ? &h->prof : nullptr);
   Sample smp = record(frames, depth, usable);
   LargeSample* ls = nullptr;
   {

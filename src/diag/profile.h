@@ -26,6 +26,7 @@ struct ProfileThread {
   int64_t until_housekeeping;  // bytes until the next housekeeping round
   int64_t armed;               // the value tick_bytes was last armed with
   uint64_t rng;
+  uint64_t stack_hi;  // the top of the thread's stack as libunwind found it (0: not yet)
   bool started;  // false: nothing drawn yet (a new or recycled heap)
   bool busy;     // inside the sampler: allocations the unwinder makes are not sampled
   uint8_t stripe;  // which of the profiler's per-thread-group counters and free lists
@@ -56,6 +57,9 @@ void profile_reset_in_child();
 
 // Tests (tests/unit/profile_test.cpp).
 uint64_t profile_next_interval(ProfileThread& t);
+// The calling thread's stack as the sampler takes it (from the caller of this), and as
+// libunwind alone takes it.
 int profile_capture_stack(void** frames, int max);
+int profile_capture_stack_libunwind(void** frames, int max);
 
 }  // namespace hakmem

@@ -85,6 +85,44 @@ TEST(Profile, CapturesTheStackOfAThread) {
   EXPECT_TRUE(info.dli_fname && std::strstr(info.dli_fname, "libc.so")) << info.dli_fname;
 }
 
+// The sampler's walk (libunwind's answers kept per return address, for all threads)
+// gives what libunwind alone gives, through frames of fixed size and through frames
+// whose size varies (alloca), on the main thread and on a new one, and once it has
+// learned the addresses as on the first walk.
+__attribute__((noinline)) void compare_walks(int depth, size_t extra, std::vector<std::string>* errors) {
+  if (depth > 0) {
+    volatile char* pad = static_cast<char*>(__builtin_alloca(extra));
+    pad[0] = 1;
+    compare_walks(depth - 1, extra, errors);
+    asm volatile("" ::: "memory");
+    return;
+  }
+  void* fast[48] = {};
+  void* slow[48] = {};
+  int nf = profile_capture_stack(fast, 48);
+  int ns = profile_capture_stack_libunwind(slow, 48);
+  // The first frames are the two entry points', then this function's at the two calls.
+  if (nf != ns) errors->push_back("depth " + std::to_string(nf) + " vs " + std::to_string(ns));
+  if (nf < depth + 4) errors->push_back("only " + std::to_string(nf) + " frames");
+  for (int i = 2; i < nf && i < ns; i++)
+    if (fast[i] != slow[i]) errors->push_back("frame " + std::to_string(i) + " differs");
+}
+
+TEST(Profile, WalkAgreesWithLibunwind) {
+  auto run = [] {
+    hak_free(hak_malloc(64));  // a heap of its own: the sampler's walk, not the fallback
+    std::vector<std::string> errors;
+    for (int round = 0; round < 3; round++)
+      for (int depth : {0, 1, 5, 12})
+        for (size_t extra : {16, 100, 3000}) compare_walks(depth, extra, &errors);
+    return errors;
+  };
+  std::vector<std::string> main_errors = run(), thread_errors;
+  std::thread([&] { thread_errors = run(); }).join();
+  EXPECT_TRUE(main_errors.empty()) << main_errors.size() << " mismatches, first: " << main_errors[0];
+  EXPECT_TRUE(thread_errors.empty()) << thread_errors.size() << " mismatches, first: " << thread_errors[0];
+}
+
 TEST(Profile, FileFormat) {
   std::vector<void*> kept;
   for (int i = 0; i < 32768; i++) kept.push_back(hak_malloc(1024));

@@ -140,11 +140,17 @@ using UnwInitLocalFn = int (*)(UnwCursor*, ucontext_t*);
 using UnwCursorFn = int (*)(UnwCursor*);
 using UnwGetRegFn = int (*)(UnwCursor*, int, uint64_t*);
 using UnwGetSaveLocFn = int (*)(UnwCursor*, int, UnwSaveLoc*);
+struct UnwProcInfo {  // unw_proc_info_t is 72 bytes
+  uint64_t start_ip, end_ip;
+  uint64_t rest[14];
+};
+using UnwGetProcInfoFn = int (*)(UnwCursor*, UnwProcInfo*);
 UnwGetContextFn g_unw_getcontext = nullptr;
 UnwInitLocalFn g_unw_init_local = nullptr;
 UnwCursorFn g_unw_step = nullptr, g_unw_is_signal_frame = nullptr;
 UnwGetRegFn g_unw_get_reg = nullptr;
 UnwGetSaveLocFn g_unw_get_save_loc = nullptr;
+UnwGetProcInfoFn g_unw_get_proc_info = nullptr;
 
 // A rule, packed so that one atomic word publishes it: kind in bits 0-2, bit 3 set when
 // the caller's bp is saved, its offset from the CFA in bits 16-31, the CFA's offset from
@@ -192,6 +198,11 @@ uint64_t rule_learn(uint64_t ip, uint64_t sp, uint64_t bp, uint64_t stack_hi) {
   // The ip is a return address (each frame's, and the sampling frame's from
   // hakmem_profile_regs): unw_init_local looks up ip - 1, as for a call site.
   if (g_unw_init_local(&c, &uc) < 0 || g_unw_is_signal_frame(&c) > 0) return kRuleLibunwind;
+  // A frame without unwind tables: libunwind guesses it from bp with its reads
+  // validated, which a rule could not repeat. (unw_get_proc_info then reports a
+  // one-byte procedure at the ip.)
+  UnwProcInfo pi;
+  if (g_unw_get_proc_info(&c, &pi) < 0 || (pi.start_ip == ip && pi.end_ip == ip + 1)) return kRuleLibunwind;
   int r = g_unw_step(&c);
   if (r == 0) return kRuleLast;
   uint64_t cfa, ra;
@@ -287,8 +298,9 @@ bool load_unwinder(void* lib) {
   g_unw_is_signal_frame = reinterpret_cast<UnwCursorFn>(dlsym(lib, "_ULx86_64_is_signal_frame"));
   g_unw_get_reg = reinterpret_cast<UnwGetRegFn>(dlsym(lib, "_ULx86_64_get_reg"));
   g_unw_get_save_loc = reinterpret_cast<UnwGetSaveLocFn>(dlsym(lib, "_ULx86_64_get_save_loc"));
+  g_unw_get_proc_info = reinterpret_cast<UnwGetProcInfoFn>(dlsym(lib, "_ULx86_64_get_proc_info"));
   if (!g_unw_getcontext || !g_unw_init_local || !g_unw_step || !g_unw_is_signal_frame || !g_unw_get_reg ||
-      !g_unw_get_save_loc)
+      !g_unw_get_save_loc || !g_unw_get_proc_info)
     return false;
   g_rules = static_cast<RuleSlot*>(os::map_aligned(sizeof(RuleSlot) * kRuleSlots, os::kPageSize));
   return g_rules != nullptr;

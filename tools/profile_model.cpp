@@ -7,13 +7,14 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
+
+#include "json.h"
 
 namespace hakmem_cli {
 
 namespace {
 
-using nlohmann::json;
+using Json = nlohmann::json;
 
 // Symbols through elfutils' libdwfl: it reads the load map in /proc/PID/maps form (which
 // is what the allocator stores), finds each module's ELF and separate debug information
@@ -98,7 +99,7 @@ class Symbolizer {
   std::map<std::uint64_t, std::pair<ProfileFrame, bool>> cache_;
 };
 
-std::uint64_t count(const json& object, const char* key) {
+std::uint64_t count(const Json& object, const char* key) {
   auto it = object.find(key);
   if (it == object.end() || !it->is_number_unsigned())
     throw ProfileError(std::string("missing or malformed field \"") + key + "\"");
@@ -113,11 +114,12 @@ std::string ProfileFrame::label() const {
 }
 
 Profile load_profile(const std::string& text) {
-  json root;
+  Json root;
   try {
-    root = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ProfileError(std::string("malformed JSON: ") + e.what());
+    root = hakmem_cli::json::parse(text);
+  } catch (const hakmem_cli::json::ParseError& e) {
+    std::string at = e.line ? std::to_string(e.line) + ":" + std::to_string(e.column) + ": " : "";
+    throw ProfileError(at + "malformed JSON: " + e.what());
   }
   if (!root.is_object() || !root.contains("hakmem_profile")) throw ProfileError("not a hakmem heap profile");
   Profile p;
@@ -129,10 +131,10 @@ Profile load_profile(const std::string& text) {
     p.version = root.at("hakmem").get<std::string>();
     Symbolizer symbols(root.at("maps").get<std::vector<std::string>>());
     std::map<std::string, std::size_t> index;  // merged stacks by their frames' labels
-    for (const json& s : root.at("stacks")) {
+    for (const Json& s : root.at("stacks")) {
       ProfileStack st;
       bool leading = true;  // the allocator's frames come first; later ones (callbacks) stay
-      for (const json& f : s.at("frames")) {
+      for (const Json& f : s.at("frames")) {
         std::uint64_t pc = std::stoull(f.get<std::string>(), nullptr, 16);
         bool in_allocator = false;
         const ProfileFrame& frame = symbols.frame(pc, &in_allocator);
@@ -152,7 +154,7 @@ Profile load_profile(const std::string& text) {
       into.live_samples += count(s, "live_samples");
       into.alloc_samples += count(s, "alloc_samples");
     }
-  } catch (const json::exception& e) {
+  } catch (const Json::exception& e) {
     throw ProfileError(e.what());
   } catch (const std::invalid_argument&) {
     throw ProfileError("a frame is not a hexadecimal address");
@@ -161,21 +163,15 @@ Profile load_profile(const std::string& text) {
 }
 
 std::string profile_to_json(const Profile& p) {
-  json stacks = json::array();
+  Json stacks = Json::array();
   for (const ProfileStack& s : p.stacks) {
-    json frames = json::array();
+    Json frames = Json::array();
     for (const ProfileFrame& f : s.frames) frames.push_back(f.label());
     stacks.push_back({{"frames", frames}, {"live_bytes", s.live_bytes}, {"live_blocks", s.live_blocks},
                       {"alloc_bytes", s.alloc_bytes}, {"alloc_blocks", s.alloc_blocks}});
   }
-  json doc = {{"pid", p.pid}, {"rate", p.rate}, {"at_exit", p.at_exit}, {"exe", p.exe}, {"stacks", stacks}};
-  std::string out;
-  // '<' only ever occurs inside strings: escaped, no "</script>" can end the element.
-  for (char c : doc.dump()) {
-    if (c == '<') out += "\\u003c";
-    else out += c;
-  }
-  return out;
+  Json doc = {{"pid", p.pid}, {"rate", p.rate}, {"at_exit", p.at_exit}, {"exe", p.exe}, {"stacks", stacks}};
+  return hakmem_cli::json::dump_for_html(doc);
 }
 
 }  // namespace hakmem_cli

@@ -129,8 +129,9 @@ int report_command(int argc, char** argv) {
   try {
     stats = stats_from_json(json::parse(*text));
   } catch (const json::ParseError& e) {
-    std::cerr << "hakmem report: " << shown << ":" << e.line << ":" << e.column
-              << ": malformed JSON: " << e.what() << '\n';
+    std::cerr << "hakmem report: " << shown;
+    if (e.line) std::cerr << ":" << e.line << ":" << e.column;
+    std::cerr << ": malformed JSON: " << e.what() << '\n';
     return kExitUsage;
   } catch (const SchemaError& e) {
     std::cerr << "hakmem report: " << shown << ": not a hakmem stats file: " << e.what() << '\n';

@@ -1,6 +1,6 @@
 #include "stats_model.h"
 
-#include <charconv>
+#include <cmath>
 
 namespace hakmem_cli {
 
@@ -50,30 +50,25 @@ constexpr Field<Stats> kTotalFields[] = {
 };
 
 const json::Value& require(const json::Value& object, const char* key, const std::string& where) {
-  const json::Value* v = object.find(key);
-  if (v == nullptr) throw SchemaError(where + ": missing field \"" + key + "\"");
-  return *v;
+  auto it = object.find(key);
+  if (it == object.end()) throw SchemaError(where + ": missing field \"" + key + "\"");
+  return *it;
 }
 
 std::uint64_t require_count(const json::Value& object, const char* key, const std::string& where) {
   const json::Value& v = require(object, key, where);
   std::string path = where + "." + key;
-  if (v.kind != json::Kind::number)
-    throw SchemaError(path + ": expected a non-negative integer, found " + json::kind_name(v.kind));
-  std::uint64_t n = 0;
-  const char* first = v.text.data();
-  const char* last = first + v.text.size();
-  auto [end, ec] = std::from_chars(first, last, n);
-  if (ec == std::errc::result_out_of_range)
-    throw SchemaError(path + ": " + v.text + " does not fit in 64 bits");
-  if (ec != std::errc() || end != last)
-    throw SchemaError(path + ": expected a non-negative integer, found " + v.text);
-  return n;
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (!v.is_number())
+    throw SchemaError(path + ": expected a non-negative integer, found " + json::kind_name(v));
+  // nlohmann reads an integer beyond 64 bits as a floating-point number.
+  if (v.is_number_float() && v.get<double>() >= 18446744073709551616.0 && std::floor(v.get<double>()) == v.get<double>())
+    throw SchemaError(path + ": an integer that does not fit in 64 bits (" + v.dump() + ")");
+  throw SchemaError(path + ": expected a non-negative integer, found " + v.dump());
 }
 
 void expect_object(const json::Value& v, const std::string& where) {
-  if (v.kind != json::Kind::object)
-    throw SchemaError(where + ": expected an object, found " + json::kind_name(v.kind));
+  if (!v.is_object()) throw SchemaError(where + ": expected an object, found " + json::kind_name(v));
 }
 
 void append_field(std::string& out, const char* name, std::uint64_t value) {
@@ -91,24 +86,23 @@ Stats stats_from_json(const json::Value& root) {
   Stats s;
 
   const json::Value& version = require(root, "hakmem", top);
-  if (version.kind != json::Kind::string)
-    throw SchemaError("stats.hakmem: expected the version string, found " +
-                      std::string(json::kind_name(version.kind)));
-  s.version = version.text;
+  if (!version.is_string())
+    throw SchemaError("stats.hakmem: expected the version string, found " + std::string(json::kind_name(version)));
+  s.version = version.get<std::string>();
   s.pid = require_count(root, "pid", top);
   std::uint64_t num_classes = require_count(root, "num_classes", top);
 
   const json::Value& classes = require(root, "classes", top);
-  if (classes.kind != json::Kind::array)
-    throw SchemaError("stats.classes: expected an array, found " + std::string(json::kind_name(classes.kind)));
-  if (classes.items.size() != num_classes)
-    throw SchemaError("stats.classes: has " + std::to_string(classes.items.size()) +
-                      " entries but num_classes is " + std::to_string(num_classes));
-  for (std::size_t i = 0; i < classes.items.size(); ++i) {
+  if (!classes.is_array())
+    throw SchemaError("stats.classes: expected an array, found " + std::string(json::kind_name(classes)));
+  if (classes.size() != num_classes)
+    throw SchemaError("stats.classes: has " + std::to_string(classes.size()) + " entries but num_classes is " +
+                      std::to_string(num_classes));
+  for (std::size_t i = 0; i < classes.size(); ++i) {
     std::string where = "stats.classes[" + std::to_string(i) + "]";
-    expect_object(classes.items[i], where);
+    expect_object(classes[i], where);
     ClassStats c;
-    for (const auto& f : kClassFields) c.*f.member = require_count(classes.items[i], f.name, where);
+    for (const auto& f : kClassFields) c.*f.member = require_count(classes[i], f.name, where);
     s.classes.push_back(c);
   }
   for (const auto& f : kTotalFields) s.*f.member = require_count(root, f.name, top);
@@ -117,7 +111,7 @@ Stats stats_from_json(const json::Value& root) {
 
 std::string stats_to_json(const Stats& s) {
   std::string out = "{\"hakmem\":";
-  json::append_quoted(out, s.version);
+  out += json::dump_for_html(s.version);
   out += ',';
   append_field(out, "pid", s.pid);
   out += ',';

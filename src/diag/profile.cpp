@@ -70,6 +70,7 @@ struct ArenaHeader {
   uint32_t slot_class;
   uint32_t offset;  // block - slot start
   uint32_t live;    // exchanged on free: of two racing frees, one sees the double free
+  uint32_t decommitted;  // free, and its pages past the first went back to the OS
 };
 static_assert(sizeof(ArenaHeader) <= kArenaHeader);
 
@@ -77,6 +78,17 @@ union LargeSample {
   Sample s;
   LargeSample* next;
 };
+
+// Freed arena slots keep their memory up to a budget, as the slab tier does: the
+// resident bytes in free slots may reach a quarter of the arena's live bytes or
+// kArenaIdleKeep, whichever is more; past it a freed slot of kDecommitSlot or more gives
+// back its pages but the first (the header and the free-list link stay). Sampling makes
+// the arena hold a share of big blocks (a 128 KiB block is sampled 22% of the time at
+// the default rate), which a burst would otherwise leave mapped for good. Whole chunks
+// are not unmapped: their slots sit on per-stripe lists, which a chunk could only leave
+// by a walk of every list.
+constexpr size_t kDecommitSlot = 32 * 1024;
+constexpr int64_t kArenaIdleKeep = 8 << 20;
 
 struct Bump {
   char* bump;
@@ -345,6 +357,8 @@ std::atomic<uint64_t> g_thread_seq{0};
 uint32_t g_gen = 1;
 Stripe g_stripes[kStripes];
 Bump g_bump[kSlotClasses];
+std::atomic<int64_t> g_arena_live{0};  // bytes of slots in use
+std::atomic<int64_t> g_arena_idle{0};  // bytes of free slots still resident
 LargeSample* g_large_pool = nullptr;
 uint32_t g_large_used = 0;
 LargeSample* g_large_free = nullptr;
@@ -475,14 +489,23 @@ void* pop_free(Stripe& st, uint32_t c) {
   return user;
 }
 
+// A slot taken off a free list: its start.
+char* reuse_slot(void* p, uint32_t c) {
+  char* user = static_cast<char*>(p);
+  const ArenaHeader* h = reinterpret_cast<ArenaHeader*>(user - kArenaHeader);
+  if (!h->decommitted) g_arena_idle.fetch_sub(int64_t(slot_size(c)), std::memory_order_relaxed);
+  return user - h->offset;
+}
+
 // A free slot of class c: the stripe's own, else another stripe's whole list, else new.
 char* take_slot(uint32_t stripe, uint32_t c) {
   Stripe& mine = g_stripes[stripe];
+  void* popped;
   {
     LockGuard g(mine.lock);
-    if (char* user = static_cast<char*>(pop_free(mine, c)))
-      return user - reinterpret_cast<ArenaHeader*>(user - kArenaHeader)->offset;
+    popped = pop_free(mine, c);
   }
+  if (popped) return reuse_slot(popped, c);
   for (uint32_t k = 1; k < kStripes; k++) {
     Stripe& other = g_stripes[(stripe + k) % kStripes];
     if (!other.free[c].load(kRelaxed)) continue;
@@ -502,7 +525,7 @@ char* take_slot(uint32_t stripe, uint32_t c) {
       }
       mine.free[c].store(rest, kRelaxed);
     }
-    return user - reinterpret_cast<ArenaHeader*>(user - kArenaHeader)->offset;
+    return reuse_slot(user, c);
   }
   size_t size = slot_size(c);
   LockGuard g(g_lock);
@@ -528,9 +551,10 @@ void* arena_alloc(size_t usable, size_t align, const Sample& sample, uint32_t st
   if (c == kSlotClasses) return nullptr;
   char* slot = take_slot(stripe, c);
   if (!slot) return nullptr;
+  g_arena_live.fetch_add(int64_t(slot_size(c)), std::memory_order_relaxed);
   char* user = slot + offset;
   auto* h = reinterpret_cast<ArenaHeader*>(user - kArenaHeader);
-  *h = ArenaHeader{kArenaMagic ^ reinterpret_cast<uintptr_t>(user), sample, usable, c, uint32_t(offset), 1};
+  *h = ArenaHeader{kArenaMagic ^ reinterpret_cast<uintptr_t>(user), sample, usable, c, uint32_t(offset), 1, 0};
   return user;
 }
 
@@ -823,6 +847,19 @@ void profile_free(void* p, const char* caller) {
   if (!__atomic_exchange_n(&h->live, 0, __ATOMIC_ACQ_REL)) double_free(p, caller);
   uint32_t stripe = my_stripe();
   unaccount(h->sample, stripe);
+  int64_t size = int64_t(slot_size(h->slot_class));
+  int64_t live = g_arena_live.fetch_sub(size, std::memory_order_relaxed) - size;
+  int64_t keep = live / 4 > kArenaIdleKeep ? live / 4 : kArenaIdleKeep;
+  h->decommitted = 0;
+  if (size_t(size) >= kDecommitSlot && g_arena_idle.load(std::memory_order_relaxed) + size > keep) {
+    uintptr_t from = (reinterpret_cast<uintptr_t>(p) + sizeof(void*) + os::kPageSize - 1) & ~(os::kPageSize - 1);
+    uintptr_t to = (reinterpret_cast<uintptr_t>(p) - h->offset + uintptr_t(size)) & ~(os::kPageSize - 1);
+    if (to > from) {
+      os::decommit(reinterpret_cast<void*>(from), to - from);
+      h->decommitted = 1;
+    }
+  }
+  if (!h->decommitted) g_arena_idle.fetch_add(size, std::memory_order_relaxed);
   Stripe& st = g_stripes[stripe];
   LockGuard g(st.lock);
   *static_cast<void**>(p) = st.free[h->slot_class].load(kRelaxed);

@@ -842,6 +842,16 @@ void profile_large_free(void* sample) {
   g_large_free = ls;
 }
 
+void profile_large_resized(void* sample, size_t usable) {
+  Sample& s = static_cast<LargeSample*>(sample)->s;
+  // Drawn at the old size with probability p (blocks = kBlockUnit / p), the block stays
+  // drawn: it now stands for usable / p bytes.
+  uint64_t bytes = uint64_t(double(usable) * double(s.blocks) / double(kBlockUnit) + 0.5);
+  if (s.stack && s.gen == g_gen)
+    g_counts[(s.stack - 1) * kStripes + my_stripe()].live_bytes.fetch_add(bytes - s.bytes, std::memory_order_relaxed);
+  s.bytes = bytes;
+}
+
 void profile_free(void* p, const char* caller) {
   ArenaHeader* h = checked_header(p, caller);
   if (!__atomic_exchange_n(&h->live, 0, __ATOMIC_ACQ_REL)) double_free(p, caller);

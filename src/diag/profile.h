@@ -45,6 +45,10 @@ bool profile_alloc_tick(ProfileThread& t, int64_t* tick_bytes, void** block);
 // header, or nullptr when it is not sampled.
 void* profile_large_alloc(size_t usable);
 void profile_large_free(void* sample);
+// A sampled large block now has `usable` bytes (resized in place or moved by realloc):
+// the profile's live bytes follow. To be called by the large tier where a resize
+// succeeds (large_resize_in_place, large_grow_by_moving), which does not call it yet.
+void profile_large_resized(void* sample, size_t usable);
 // The profiler's arena (kChunkProfiled).
 void profile_free(void* p, const char* caller);
 size_t profile_usable_size(const void* p, const char* caller);

@@ -133,7 +133,9 @@ struct alignas(64) Stripe {
 // read of the walk is checked to lie between the sample's sp and the top of the thread's
 // stack as libunwind's first full walk on the thread found it (ProfileThread::stack_hi),
 // and a frame must move up the stack, so a wrong rule can end a walk early but never
-// make it read outside the stack.
+// make it read outside the stack. (Rules are never forgotten: code unloaded by dlclose
+// and other code mapped at its addresses later would be walked with the old rules,
+// which is what libunwind's own per-thread cache does too.)
 //
 // libunwind's x86-64 ABI, declared here rather than through its header (only the
 // runtime library is a dependency, loaded with dlopen): the cursor is 127 words, the

@@ -87,7 +87,7 @@ union LargeSample {
 // the default rate), which a burst would otherwise leave mapped for good. Whole chunks
 // are not unmapped: their slots sit on per-stripe lists, which a chunk could only leave
 // by a walk of every list.
-constexpr size_t kDecommitSlot = 32 * 1024;
+constexpr size_t kDecommitSlot = 16 * 1024;
 constexpr int64_t kArenaIdleKeep = 8 << 20;
 
 struct Bump {

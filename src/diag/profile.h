@@ -46,8 +46,8 @@ bool profile_alloc_tick(ProfileThread& t, int64_t* tick_bytes, void** block);
 void* profile_large_alloc(size_t usable);
 void profile_large_free(void* sample);
 // A sampled large block now has `usable` bytes (resized in place or moved by realloc):
-// the profile's live bytes follow. To be called by the large tier where a resize
-// succeeds (large_resize_in_place, large_grow_by_moving), which does not call it yet.
+// the profile's live bytes follow. The large tier calls it where a resize succeeds
+// (large_resize_in_place, large_grow_by_moving).
 void profile_large_resized(void* sample, size_t usable);
 // The profiler's arena (kChunkProfiled).
 void profile_free(void* p, const char* caller);

@@ -568,6 +568,7 @@ bool large_resize_in_place(void* p, ChunkKind kind, size_t new_size) {
   g_bytes.fetch_add(need - h->map_size, std::memory_order_relaxed);
   live_large_bytes_add(int64_t(need - h->map_size));
   h->map_size = need;
+  if (h->sample) profile_large_resized(h->sample, usable_of(h));  // the profile follows the new size
   return true;
 }
 
@@ -608,6 +609,7 @@ void* large_grow_by_moving(void* p, ChunkKind kind, size_t new_size) {
   g_mapped.fetch_add(new_span - old_span, std::memory_order_relaxed);
   g_bytes.fetch_add(need - old_map, std::memory_order_relaxed);
   live_large_bytes_add(int64_t(need - old_map));
+  if (moved->sample) profile_large_resized(moved->sample, usable_of(moved));
   return moved->user;
 }
 

@@ -255,6 +255,33 @@ TEST(ProfileEveryBlock, FreedArenaMemoryGoesBack) {
   }
 }
 
+// A sampled large block that realloc grows keeps its sample, and the profile's live
+// bytes follow its new size: in place (within the chunks it spans) and by moving its
+// pages to a bigger mapping.
+TEST(ProfileEveryBlock, ResizedLargeBlockFollows) {
+  if (g_options.profile_rate != 1) GTEST_SKIP() << "needs HAKMEM_PROFILE_RATE=1";
+  std::string path = "/tmp/hakmem_profile_resize." + std::to_string(getpid()) + ".json";
+  auto live = [&] {
+    EXPECT_EQ(0, hak_profile_dump(path.c_str()));
+    uint64_t bytes = field_sum(read_file(path), "live_bytes");
+    unlink(path.c_str());
+    return bytes;
+  };
+  void* p = hak_malloc(3u << 20);
+  ASSERT_EQ(kChunkLarge, chunk_kind_of(p));
+  uint64_t at3 = live();
+  void* q = hak_realloc(p, (7u << 19));  // 3.5 MiB: the run spans 4 MiB, so in place
+  ASSERT_EQ(p, q);
+  uint64_t at35 = live();
+  EXPECT_GE(at35, at3 + (400u << 10)) << "grown in place by 512 KiB";
+  void* r = hak_realloc(q, 40u << 20);  // moved (its pages remapped), or copied into a new sampled block
+  ASSERT_NE(r, nullptr);
+  uint64_t at40 = live();
+  EXPECT_GE(at40, at35 + (30u << 20)) << "grown to 40 MiB";
+  hak_free(r);
+  EXPECT_LE(live() + (30u << 20), at40) << "freed";
+}
+
 TEST(ProfileEveryBlockDeathTest, DoubleFreeOfAnArenaBlock) {
   if (g_options.profile_rate != 1) GTEST_SKIP() << "needs HAKMEM_PROFILE_RATE=1";
   GTEST_FLAG_SET(death_test_style, "threadsafe");

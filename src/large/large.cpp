@@ -25,13 +25,15 @@
 // run. System calls (madvise, munmap) are made outside the lock, on runs taken out of the
 // table for the time being; a run that does not fit in the full table is unmapped.
 //
-// Two classes of regions: blocks of 4 MiB or more come from regions that may be advised
-// for transparent huge pages (HAKMEM_LARGE_THP=1; advised once per region, not per block),
+// With HAKMEM_LARGE_THP=1 there are two classes of regions: blocks of 4 MiB or more come
+// from regions advised for transparent huge pages (once per region, not per block),
 // smaller ones from regions left with 4 KiB pages, where a 200 KiB block keeps 200 KiB
 // resident rather than a whole huge page; runs merge and are reused only within their
-// class. Advice is off by default: on bench/big_churn it made the run 0.5 s when the
-// kernel had huge pages free and 1.5 s when it had to compact memory for them (defrag
-// "madvise"), against a steady 0.8 s with 4 KiB pages.
+// class. By default there is one class and no advice: on bench/big_churn the advice made
+// a run 0.5 s when the kernel had huge pages free and 1.5 s when it had to compact memory
+// for them (THP defrag "madvise"), against a steady 0.7 s with 4 KiB pages; and two
+// classes fragment more (bench/large: 48K page faults and 31K ops/s with two classes of
+// 4 KiB-page regions, 12K and 48K ops/s with one).
 //
 // Blocks aligned to 2 MiB or more (kChunkLargeAligned: the header sits in the chunk below
 // the user block) keep a mapping of their own and are unmapped when freed.
@@ -413,7 +415,7 @@ uintptr_t map_region(size_t span, bool huge) {
 
 void* alloc_run(size_t need, size_t align, bool* fresh) {
   size_t span = round_up(need, kChunkSize);
-  bool huge = need >= kHugeMin;
+  bool huge = g_options.large_thp && need >= kHugeMin;  // one class of regions unless huge pages are asked for
   uintptr_t start = 0;
   size_t dirty = 0;
   {

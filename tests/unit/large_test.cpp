@@ -303,9 +303,15 @@ TEST_F(LargeTier, ReallocGrowsIntoTheFreeNeighbour) {
   hak_free(p);
 }
 
-// Blocks below 4 MiB and blocks of 4 MiB or more come from different regions (4 KiB
-// pages and huge pages): a freed block of one class does not serve the other.
+// With HAKMEM_LARGE_THP=1, blocks below 4 MiB and blocks of 4 MiB or more come from
+// different regions (4 KiB pages and huge pages): a freed block of one class does not
+// serve the other.
 TEST_F(LargeTier, SmallAndHugeClassesDoNotMix) {
+  struct ThpOn {
+    bool was = g_options.large_thp;
+    ThpOn() { g_options.large_thp = true; }
+    ~ThpOn() { g_options.large_thp = was; }
+  } thp_on;
   void* big = touched(8 * MiB);
   hak_free(big);
   void* small = hak_malloc(1 * MiB);
@@ -316,6 +322,18 @@ TEST_F(LargeTier, SmallAndHugeClassesDoNotMix) {
   void* again = hak_malloc(8 * MiB);
   EXPECT_EQ(again, big);
   hak_free(again);
+}
+
+// Without it (the default) there is one class of regions: a freed 8 MiB block serves
+// a 1 MiB request warm, from the front of its run.
+TEST_F(LargeTier, OneClassOfRegionsWithoutHugePages) {
+  ASSERT_FALSE(g_options.large_thp);
+  void* big = touched(8 * MiB);
+  hak_free(big);
+  void* small = hak_malloc(1 * MiB);
+  ASSERT_NE(small, nullptr);
+  EXPECT_EQ(chunk_of(small), chunk_of(big));
+  hak_free(small);
 }
 
 // Blocks aligned to 2 MiB or more keep a mapping of their own.

@@ -80,10 +80,21 @@ Slab* guard_check_block(void* p, const char* caller, bool release) {
   return s;
 }
 
-// Allocation from any class: mid-size blocks that came back from other threads stop
-// counting as retained memory when handed out again (ownership.h).
+// What an allocation on these paths counts towards the housekeeping tick. The tick
+// comes every kTickBytes requested, which for small blocks is a thousand allocations or
+// more; counted in full, 64 KiB blocks would read the clock and take the heap's slow lock
+// every second allocation (a third of a 64 KiB malloc+free pair's instructions). The
+// heap profiler needs the true bytes: its sampling countdown is the same counter.
+inline size_t tick_size_of(size_t size) {
+  constexpr size_t kTickCap = 4096;  // a tick at most every 32 big allocations
+  return size < kTickCap || profile_on() ? size : kTickCap;
+}
+
+// Allocation from any class on the slow paths (mid-size, aligned): mid-size blocks that
+// came back from other threads stop counting as retained memory when handed out again
+// (ownership.h).
 inline void* alloc_class_checked(uint32_t c, size_t size) {
-  void* p = alloc_class(c, size);
+  void* p = alloc_class(c, tick_size_of(size));
   if (p && !class_is_small(c) && !g_options.guard) mid_block_taken(p, g_class_size[c]);
   return p;
 }
@@ -169,18 +180,8 @@ void* alloc_class_slow(uint32_t c, size_t size) {
   return p;
 }
 
-// What a mid-size allocation counts towards the housekeeping tick. The tick comes every
-// kTickBytes requested, which for small blocks is a thousand allocations or more; counted
-// in full, 64 KiB blocks would read the clock and take the heap's slow lock every second
-// allocation (a third of a 64 KiB malloc+free pair's instructions). The heap profiler
-// needs the true bytes: its sampling countdown is the same counter.
-inline size_t tick_size_of_mid(size_t size) {
-  constexpr size_t kMidTickCap = 4096;  // a tick at most every 32 mid-size allocations
-  return size < kMidTickCap || profile_on() ? size : kMidTickCap;
-}
-
 void* alloc_slow(size_t size) {
-  if (size <= kMaxSlabBlock) return alloc_class_checked(size_class_of_mid(size), tick_size_of_mid(size));
+  if (size <= kMaxSlabBlock) return alloc_class_checked(size_class_of_mid(size), size);
   if (size > PTRDIFF_MAX) {
     errno = ENOMEM;
     return nullptr;
@@ -199,9 +200,6 @@ void free_slow(void* p, const char* caller) {
   switch (k) {
     case kChunkSuperSlab:
       free_slab_block<true>(p);
-      return;
-    case kChunkSuperSlabMedium:
-      free_medium(p);
       return;
     case kChunkSuperSlabGuard:
       guard_free(p, caller);

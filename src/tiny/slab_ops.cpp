@@ -1,5 +1,7 @@
 #include "tiny/slab_ops.h"
 
+#include <algorithm>
+
 #include "config/options.h"
 #include "diag/report.h"
 #include "diag/valgrind.h"
@@ -37,8 +39,7 @@ void slab_format(Slab* s, uint32_t c) {
 bool slab_carve(Slab* s) {
   uint32_t left = s->capacity - s->carved;
   if (!left) return false;
-  size_t carved_bytes = size_t(s->carved) * s->block_size;
-  size_t bytes = carved_bytes < kFirstCarveBytes ? kFirstCarveBytes : carved_bytes > kCarveBytes ? kCarveBytes : carved_bytes;
+  size_t bytes = std::clamp(size_t(s->carved) * s->block_size, kFirstCarveBytes, kCarveBytes);
   uint32_t n = uint32_t(bytes / s->block_size);
   if (n == 0) n = 1;
   if (n > left) n = left;

@@ -84,10 +84,12 @@ typedef struct hak_stats {
   uint64_t retained_kept_empty_bytes;  /* empty slabs threads keep for reuse */
   uint64_t retained_pool_bytes;        /* pooled slabs whose pages were not given back yet */
   uint64_t retained_large_bytes;       /* cached large blocks */
-  uint64_t retention_budget;           /* max(HAKMEM_RETAIN_MB, live / 4) */
+  uint64_t retention_budget;           /* max(HAKMEM_RETAIN_MB, live slab bytes / 4 + live
+                                          large bytes) */
   uint64_t retained_remote_bytes;      /* mid-size blocks freed by other threads, waiting for
                                           the owner of their slab */
   uint64_t live_bytes;                 /* slabs out of the pool plus live large mappings */
+  uint64_t purger_rounds;              /* rounds of the background purger (0: not started) */
 } hak_stats;
 
 /* Fills *out with a snapshot. Counters of other threads are read without stopping

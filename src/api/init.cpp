@@ -14,6 +14,7 @@
 #include "hakmem/hakmem.h"
 #include "large/large.h"
 #include "os/os.h"
+#include "policy/purger.h"
 #include "tiny/heap.h"
 #include "tiny/ownership.h"
 #include "tiny/superslab.h"
@@ -74,6 +75,7 @@ __attribute__((constructor)) static void hakmem_load() {
   hakmem::profile_init();
 }
 __attribute__((destructor)) static void hakmem_unload() {
+  hakmem::purger_stop();
   hakmem::profile_at_exit();
   hakmem::stats_at_exit();
 }

@@ -129,6 +129,7 @@ void options_init() {
   read_u32("HAKMEM_PURGE_DELAY_MS", 3600u * 1000u, &o.purge_delay_ms);
   read_u32("HAKMEM_RETAIN_MB", 1u << 20, &o.retain_mb);
   read_bool("HAKMEM_LARGE_THP", &o.large_thp);
+  read_u32("HAKMEM_PURGE_THREAD", 2, &o.purge_thread);
   read_profile(o);
   // Under memcheck every block goes through the checked paths, which report each
   // allocation and free to it.

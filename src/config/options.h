@@ -17,6 +17,7 @@ struct Options {
   bool verbose = false;           // HAKMEM_VERBOSE
   uint32_t purge_delay_ms = 0;    // HAKMEM_PURGE_DELAY_MS (set in options.cpp)
   uint32_t retain_mb = 32;        // HAKMEM_RETAIN_MB: floor of the retention budget
+  uint32_t purge_thread = 1;      // HAKMEM_PURGE_THREAD: background purger, 0 | 1 | 2 (policy/purger.h)
   bool large_thp = false;         // HAKMEM_LARGE_THP: ask for transparent huge pages for big blocks
   char profile_path[256] = {};    // HAKMEM_PROFILE: heap profile written here at exit ("" = off)
   uint64_t profile_rate = 512 * 1024;  // HAKMEM_PROFILE_RATE: mean bytes between samples

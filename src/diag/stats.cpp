@@ -11,6 +11,7 @@
 #include "hakmem/hakmem.h"
 #include "large/large.h"
 #include "os/os.h"
+#include "policy/purger.h"
 #include "policy/retention.h"
 #include "tiny/heap.h"
 #include "tiny/superslab.h"
@@ -172,6 +173,7 @@ extern "C" __attribute__((visibility("default"))) void hak_stats_get(hak_stats* 
   out->retained_bytes = retained_total();
   out->retention_budget = retention_budget();
   out->live_bytes = live_bytes();
+  out->purger_rounds = purger_rounds();
 }
 
 extern "C" __attribute__((visibility("default"))) void hak_stats_print(int fd) {
@@ -191,7 +193,7 @@ extern "C" __attribute__((visibility("default"))) void hak_stats_print(int fd) {
   o.s("  retained free ").u(st.retained_bytes >> 10).s(" KiB (kept-empty ").u(st.retained_kept_empty_bytes >> 10)
       .s(", pool ").u(st.retained_pool_bytes >> 10).s(", large cache ").u(st.retained_large_bytes >> 10)
       .s(", mid-size remote ").u(st.retained_remote_bytes >> 10)
-      .s("), budget ").u(st.retention_budget >> 10).s(" KiB, live ").u(st.live_bytes >> 10).s(" KiB\n");
+      .s("), budget ").u(st.retention_budget >> 10).s(" KiB, live ").u(st.live_bytes >> 10).s(" KiB, purger rounds ").u(st.purger_rounds).s("\n");
   o.s("  class   size  slabs     in-use       free    pending  remote-fr   drains  adopts  refills(own/sticky/mail/adopt/gate/fresh)\n");
   for (uint32_t c = 0; c < st.num_classes; c++) {
     const hak_class_stats& k = st.classes[c];
@@ -233,7 +235,8 @@ extern "C" __attribute__((visibility("default"))) int hak_stats_write_json(const
         .kv("retained_bytes", st.retained_bytes).kv("retained_kept_empty_bytes", st.retained_kept_empty_bytes)
         .kv("retained_pool_bytes", st.retained_pool_bytes).kv("retained_large_bytes", st.retained_large_bytes)
         .kv("retained_remote_bytes", st.retained_remote_bytes)
-        .kv("retention_budget", st.retention_budget).kv("live_bytes", st.live_bytes, false)
+        .kv("retention_budget", st.retention_budget).kv("live_bytes", st.live_bytes)
+        .kv("purger_rounds", st.purger_rounds, false)
         .s("}\n");
   }
   close(fd);

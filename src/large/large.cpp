@@ -50,6 +50,7 @@
 #include "diag/report.h"
 #include "diag/valgrind.h"
 #include "os/os.h"
+#include "policy/purger.h"
 #include "policy/retention.h"
 
 namespace hakmem {
@@ -487,6 +488,7 @@ void* large_alloc(size_t size, size_t align, bool* fresh) {
   g_bytes.fetch_add(usable_of(h), std::memory_order_relaxed);
   if (profile_on()) h->sample = profile_large_alloc(usable_of(h));
   if (g_options.guard) vg_malloclike(user, size, zero);
+  purger_poll();  // no lock held here
   return user;
 }
 

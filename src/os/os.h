@@ -32,6 +32,17 @@ uint64_t rss_peak_bytes();  // VmHWM of this process
 // Raw write to a file descriptor: async-signal-safe, never allocates.
 void write_all(int fd, const char* s, size_t n);
 void yield_cpu();
+
+// Sleeps while *word == expected, at most timeout_ms (0: no limit); returns early when
+// woken, on a signal, or at once when *word differs. Never allocates.
+void wait_on(const uint32_t* word, uint32_t expected, uint32_t timeout_ms);
+// Wakes every thread sleeping in wait_on(word).
+void wake_all(const uint32_t* word);
+// Starts a detached thread named `name` running fn(arg), with every signal blocked (a
+// signal meant for the program is never delivered to it) and a small stack. False when
+// the system refuses (limits, a sandbox); nothing is left behind then. pthread_create
+// allocates, so the caller must hold no allocator lock.
+bool start_thread(void* (*fn)(void*), void* arg, const char* name);
 [[noreturn]] void abort_process();
 
 }  // namespace hakmem::os

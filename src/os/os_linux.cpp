@@ -1,10 +1,13 @@
 #include "os/os.h"
 
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <cerrno>
@@ -102,6 +105,32 @@ void write_all(int fd, const char* s, size_t n) {
 }
 
 void yield_cpu() { sched_yield(); }
+
+void wait_on(const uint32_t* word, uint32_t expected, uint32_t timeout_ms) {
+  struct timespec ts = {time_t(timeout_ms / 1000), long(timeout_ms % 1000) * 1000000L};
+  // Private futex: the word is never shared with another process.
+  syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, timeout_ms ? &ts : nullptr, nullptr, 0);
+}
+
+void wake_all(const uint32_t* word) { syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0); }
+
+bool start_thread(void* (*fn)(void*), void* arg, const char* name) {
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0) return false;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  // The new thread inherits the mask in force at pthread_create.
+  sigset_t all, saved;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &saved);
+  pthread_t t;
+  int rc = pthread_create(&t, &attr, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) return false;
+  pthread_setname_np(t, name);
+  return true;
+}
 
 void abort_process() {
   // abort() would run our SIGABRT handler (which dumps the debug ring) and then

@@ -4,6 +4,7 @@
 
 #include "config/options.h"
 #include "large/large.h"
+#include "policy/purger.h"
 #include "tiny/superslab.h"
 
 namespace hakmem {
@@ -19,6 +20,13 @@ uint64_t nonneg(int64_t v) { return v > 0 ? uint64_t(v) : 0; }
 }  // namespace
 
 void retained_add(Retained where, int64_t bytes) {
+  // Memory the purger can do something about wakes it if it sleeps (kept-empty slabs
+  // are their owner's to release). seq_cst: see purger_kick.
+  if (bytes > 0 && where != Retained::kKeptEmpty) {
+    g_retained[int(where)].fetch_add(bytes, std::memory_order_seq_cst);
+    purger_kick();
+    return;
+  }
   g_retained[int(where)].fetch_add(bytes, std::memory_order_relaxed);
 }
 

@@ -7,9 +7,11 @@
 // (only the owner drains), so a remote free of a mid-size block that would go over the
 // budget gives the block's inner pages back at once instead of counting it. Each
 // place reports its resident free bytes here. Below the budget, age decides when pages
-// go back (HAKMEM_PURGE_DELAY_MS); above it, the path that noticed (a free that empties
-// a slab, a thread exit, a large free) gives back the oldest at once, so a program that
-// goes idle after a spike keeps at most the budget without any further call.
+// go back (HAKMEM_PURGE_DELAY_MS), at the next housekeeping round of a busy thread or of
+// the background purger (policy/purger.h) when the program is idle; above it, the path
+// that noticed (a free that empties a slab, a thread exit, a large free) gives back the
+// oldest at once, so a program that goes idle after a spike keeps at most the budget
+// without any further call, and with the purger only what its own threads hold.
 #pragma once
 #include <cstdint>
 

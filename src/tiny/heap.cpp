@@ -6,6 +6,7 @@
 #include "config/options.h"
 #include "os/os.h"
 #include "tiny/collect.h"
+#include "policy/purger.h"
 #include "policy/retention.h"
 #include "tiny/ownership.h"
 #include "tiny/refill.h"
@@ -368,11 +369,15 @@ __attribute__((noinline, cold)) void* heap_alloc_tick_profiled(ThreadHeap* h, vo
 }
 
 void* heap_alloc_tick(ThreadHeap* h, void* block) {
-  if (profile_on()) return heap_alloc_tick_profiled(h, block);
-  HeapSlowScope scope(h);
-  h->tick_bytes = kTickBytes;
-  h->tick_countdown = 0;
-  heap_tick(h);
+  if (profile_on()) {
+    block = heap_alloc_tick_profiled(h, block);
+  } else {
+    HeapSlowScope scope(h);
+    h->tick_bytes = kTickBytes;
+    h->tick_countdown = 0;
+    heap_tick(h);
+  }
+  purger_poll();  // after the slow lock is released: starting it allocates
   return block;
 }
 

@@ -90,13 +90,13 @@ void purger_start_slow() {
     g_purger_state.compare_exchange_strong(expected, PurgerState::kOff, std::memory_order_relaxed);
     return;
   }
-  if (live_bytes() + retained_total() <= uint64_t(g_options.retain_mb) << 20) return;
   // Not in a process glibc still runs single-threaded (unless asked with 2): a thread of
   // ours would turn that off for good (stdio locking, shared_ptr's atomic counts) and
   // make fork() from a signal handler that interrupted malloc wait for our locks, where
   // now it takes none (glibc's tst-mallocfork2). Polled again on later ticks, so the
   // purger starts once the program has started a thread of its own.
   if (g_options.purge_thread == 1 && __libc_single_threaded) return;
+  if (live_bytes() + retained_total() <= uint64_t(g_options.retain_mb) << 20) return;
   if (!g_purger_state.compare_exchange_strong(expected, PurgerState::kStarting, std::memory_order_acq_rel)) return;
   // A failure (RLIMIT_NPROC, a sandbox without clone) is final: memory is then given
   // back on allocator activity only, as with HAKMEM_PURGE_THREAD=0.

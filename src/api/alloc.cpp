@@ -12,6 +12,7 @@
 #include "hakmem/hakmem.h"
 #include "large/large.h"
 #include "os/os.h"
+#include "policy/purger.h"
 #include "tiny/collect.h"
 #include "tiny/refill.h"
 #include "tiny/slab_ops.h"
@@ -343,6 +344,9 @@ HAK_EXPORT int hak_owns(const void* p) {
 
 HAK_EXPORT void hak_collect(void) {
   ensure_init();
+  // A purger round in progress holds large runs out of the table while it gives their
+  // pages back; waiting for it lets this call return every one of them.
+  purger_lock();
   ThreadHeap* h = heap_get();  // a heap to claim orphaned slabs with
   if (h) {
     HeapSlowScope scope(h);
@@ -352,4 +356,5 @@ HAK_EXPORT void hak_collect(void) {
   heap_collect_late();
   heap_reclaim_all(true);  // other threads' complete slabs, idle or not (before the purge)
   collect_tick(h, os::now_ms(), true);
+  purger_unlock();
 }

@@ -35,8 +35,9 @@ void purger_stop();
 // Rounds made so far (stats).
 uint64_t purger_rounds();
 
-// fork(): a round holds this lock from start to end, and fork takes it first, so the
-// child never inherits a round half done.
+// A round holds this lock from start to end. fork() takes it first, so the child never
+// inherits a round half done; hak_collect takes it so that no round holds memory out
+// of its reach.
 void purger_lock();
 void purger_unlock();
 void purger_reset_in_child();

@@ -65,7 +65,28 @@ uint64_t retention_budget() {
   return share > floor ? share : floor;
 }
 
-bool retention_exceeds(uint64_t extra) { return retained_total() + extra > retention_budget(); }
+uint64_t retention_slab_budget() {
+  uint64_t floor = uint64_t(g_options.retain_mb) << 20;
+  uint64_t share = nonneg(g_live_slab.load(std::memory_order_relaxed)) / 4;
+  return share > floor ? share : floor;
+}
+
+namespace {
+
+struct RetainedNow {
+  uint64_t total, slab;  // slab: everything but the large cache (pooled, kept empty, pending)
+};
+
+RetainedNow retained_now() {
+  int64_t sum = 0;
+  for (auto& r : g_retained) sum += r.load(std::memory_order_relaxed);
+  int64_t large = g_retained[int(Retained::kLargeCache)].load(std::memory_order_relaxed);
+  return {nonneg(sum), nonneg(sum - large)};
+}
+
+bool over_budget(const RetainedNow& r) { return r.total > retention_budget() || r.slab > retention_slab_budget(); }
+
+}  // namespace
 
 bool retention_owner_share_exceeded(uint64_t extra) {
   uint64_t held = retained_bytes(Retained::kKeptEmpty) + retained_bytes(Retained::kRemotePending);
@@ -74,20 +95,25 @@ bool retention_owner_share_exceeded(uint64_t extra) {
 }
 
 void retention_enforce() {
-  if (!retention_exceeds()) return;
+  if (!over_budget(retained_now())) return;
   // One enforcer at a time: a second thread that finds the budget exceeded while the
   // first is giving memory back has nothing to add but lock contention.
   if (g_enforcing.exchange(true, std::memory_order_acquire)) return;
   for (int round = 0; round < 4; round++) {
+    RetainedNow r = retained_now();
+    if (!over_budget(r)) break;
+    // Free slab memory is held to its own part of the budget: the large part is there
+    // for warm reuse of big blocks, and a program with a big live array must not keep
+    // that much of freed small blocks (a 150 MiB table made the pool keep 110 MiB of
+    // slabs freed in random order). Pooled slabs go first and down to half their part:
+    // a program that keeps freeing small blocks then pays one round of system calls
+    // per half budget, not one per slab. Cached large blocks go next and only down to
+    // the budget: warm reuse of big blocks is worth more than the calls saved (each
+    // purge of them is a refault of megabytes later).
+    uint64_t got = 0, slab_budget = retention_slab_budget();
+    if (r.slab > slab_budget) got += pool_purge_bytes(r.slab - slab_budget / 2);
     uint64_t total = retained_total(), budget = retention_budget();
-    if (total <= budget) break;
-    // Pooled slabs go first and down to half the budget: a program that keeps freeing
-    // small blocks then pays one round of system calls per half budget, not one per
-    // slab. Cached large blocks go next and only down to the budget: warm reuse of big
-    // blocks is worth more than the calls saved (each purge of them is a refault of
-    // megabytes later).
-    uint64_t got = pool_purge_bytes(total - budget / 2);
-    if (got < total - budget) got += large_purge_bytes(total - budget - got);
+    if (total > budget) got += large_purge_bytes(total - budget);
     if (got == 0) break;  // what is left sits in thread heaps; their owners keep it bounded
   }
   g_enforcing.store(false, std::memory_order_release);

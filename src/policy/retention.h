@@ -33,18 +33,20 @@ void live_large_bytes_add(int64_t bytes);
 uint64_t live_bytes();
 
 // max(HAKMEM_RETAIN_MB, live slab bytes / 4 + live large bytes): what may stay resident
-// while free.
+// while free, in all.
 uint64_t retention_budget();
-// True when `extra` more retained bytes would go over the budget.
-bool retention_exceeds(uint64_t extra = 0);
+// max(HAKMEM_RETAIN_MB, live slab bytes / 4): the part free slab memory (everything but
+// the large cache) may take of it.
+uint64_t retention_slab_budget();
 // For memory only its owner can give back (kept-empty slabs, mid-size blocks waiting
 // for their slab's owner): true when `extra` more of it would go over its share, half
 // the budget's floor. The share does not follow the live heap, so when the live heap
 // shrinks, what was kept under a bigger budget cannot hold the total over the new one;
 // retention_enforce keeps the rest (pool, large cache) within what remains.
 bool retention_owner_share_exceeded(uint64_t extra = 0);
-// Gives back pooled slabs and cached large blocks, oldest first, until the retained
-// total is within the budget. Called by whoever pushed it over; cheap when within.
+// Gives back pooled slabs and cached large blocks, oldest first, until free slab memory
+// is within its part and the retained total within the budget. Called by whoever pushed
+// it over; cheap when within.
 void retention_enforce();
 // Fork child: a thread that was enforcing does not exist there.
 void retention_reset_in_child();

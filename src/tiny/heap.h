@@ -44,6 +44,9 @@ struct ThreadHeap {
   uint8_t empty_count[kNumClasses] = {};
   uint8_t partial_count[kNumClasses] = {};
   uint8_t full_count[kNumClasses] = {};
+  // Slabs of the class emptied by this thread's frees since its last allocation slow
+  // path: a run of them is a bulk free (heap_free_local_slow).
+  uint8_t emptied_run[kNumClasses] = {};
   uint64_t empty_deadline_ms = 0;
   // Slabs this thread owns that received remote frees; other threads push, the
   // owner takes the whole stack. kMailboxClosed once the thread has exited.
@@ -141,6 +144,9 @@ void heap_bind(ThreadHeap* h, Slab* s);
 void heap_slab_emptied(ThreadHeap* h, Slab* s);
 // A free by the owner into a slab whose local list was empty or that became empty.
 void heap_free_local_slow(ThreadHeap* h, Slab* s);
+// The class's fast cache takes frees again, after heap_free_local_slow made them bypass
+// it during a run of frees (refill calls it).
+void heap_cache_resume(ThreadHeap* h, uint32_t c);
 
 // Visits every heap in use (stats, debug ring dump). Not locked against exits.
 void heap_for_each(void (*fn)(ThreadHeap*, void*), void* arg);

@@ -98,6 +98,7 @@ void* heap_alloc_slow(ThreadHeap* h, uint32_t c) {
     cc.fast_room++;
     return p;
   }
+  heap_cache_resume(h, c);
   for (;;) {
     if (Slab* s = h->bound[c]) {
       // Blocks other threads gave back are warm: take them before carving new ones.

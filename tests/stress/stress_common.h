@@ -109,14 +109,23 @@ inline uint64_t bytes_mapped() {
 // Runs the same workload several times, each time with fresh threads that are all
 // gone (and every block freed) when it returns. Memory must be reused from one round
 // to the next: a lost free, a slab orphaned by an exited thread or a large block
-// never given back shows up as mapped memory that keeps growing.
+// never given back shows up as mapped memory that keeps growing. Measured after
+// hak_collect(): what is still mapped then is what hakmem cannot give back (SuperSlabs
+// are never unmapped; live large blocks), not the large cache of the moment, which the
+// background purger empties and refills at its own pace (with HAKMEM_PURGE_DELAY_MS=0
+// the figure swung between 106 and 278 MiB from one round to the next).
 template <typename Round>
 inline void run_rounds(const char* test, int rounds, Round round) {
   uint64_t first = 0;
   for (int r = 0; r < rounds; ++r) {
     round(r);
+    hak_collect();
     uint64_t mapped = bytes_mapped();
-    fprintf(stderr, "%s: round %d done, %" PRIu64 " KiB mapped\n", test, r, mapped / KiB);
+    {
+      hak_stats st{};
+      hak_stats_get(&st);
+      fprintf(stderr, "%s: round %d done, %" PRIu64 " KiB mapped (%" PRIu64 " SuperSlabs, large %" PRIu64 " KiB live, %" PRIu64 " KiB cached)\n", test, r, mapped / KiB, st.superslabs, st.large_bytes / KiB, st.large_cached_bytes / KiB);
+    }
     if (r == 0) first = mapped;
     if (mapped > first + first / 2 + 32 * MiB) {
       fprintf(stderr,

@@ -37,8 +37,8 @@ uint32_t round_period_ms() {
 }
 
 // Free memory whose pages only age can give back: pooled slabs and cached large blocks.
-bool anything_to_age() {
-  return retained_bytes(Retained::kPool) + retained_bytes(Retained::kLargeCache) > 0;
+bool anything_to_age(std::memory_order order = std::memory_order_relaxed) {
+  return retained_bytes(Retained::kPool, order) + retained_bytes(Retained::kLargeCache, order) > 0;
 }
 
 void one_round() {
@@ -72,11 +72,12 @@ void* purger_main(void*) {
     idle_sleep_ms = idle_sleep_ms ? idle_sleep_ms * 2 : round_period_ms();
     if (idle_sleep_ms > kLongSleepMs) idle_sleep_ms = kLongSleepMs;
     g_wake.store(0, std::memory_order_relaxed);
+    // Pairs with purger_kick, all seq_cst (no fence, which ThreadSanitizer cannot
+    // model): either its load of g_waiting sees true, or these loads see the retained
+    // bytes it added before.
     g_waiting.store(true, std::memory_order_seq_cst);
-    // Pairs with purger_kick: either its load of g_waiting sees true, or this sees the
-    // retained bytes it added before.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (!anything_to_age() && retained_total() <= before) os::wait_on(futex_word(), 0, idle_sleep_ms);
+    constexpr auto kSeqCst = std::memory_order_seq_cst;
+    if (!anything_to_age(kSeqCst) && retained_total(kSeqCst) <= before) os::wait_on(futex_word(), 0, idle_sleep_ms);
     g_waiting.store(false, std::memory_order_relaxed);
   }
   return nullptr;

@@ -30,13 +30,13 @@ void retained_add(Retained where, int64_t bytes) {
   g_retained[int(where)].fetch_add(bytes, std::memory_order_relaxed);
 }
 
-uint64_t retained_bytes(Retained where) { return nonneg(g_retained[int(where)].load(std::memory_order_relaxed)); }
+uint64_t retained_bytes(Retained where, std::memory_order order) { return nonneg(g_retained[int(where)].load(order)); }
 
 int64_t retained_raw(Retained where) { return g_retained[int(where)].load(std::memory_order_relaxed); }
 
-uint64_t retained_total() {
+uint64_t retained_total(std::memory_order order) {
   int64_t sum = 0;
-  for (auto& r : g_retained) sum += r.load(std::memory_order_relaxed);
+  for (auto& r : g_retained) sum += r.load(order);
   return nonneg(sum);
 }
 

@@ -13,6 +13,7 @@
 // oldest at once, so a program that goes idle after a spike keeps at most the budget
 // without any further call, and with the purger only what its own threads hold.
 #pragma once
+#include <atomic>
 #include <cstdint>
 
 namespace hakmem {
@@ -21,8 +22,9 @@ enum class Retained : uint8_t { kKeptEmpty, kPool, kLargeCache, kRemotePending, 
 
 // Resident free bytes entering (+) or leaving (-) a place. Relaxed; cheap.
 void retained_add(Retained where, int64_t bytes);
-uint64_t retained_bytes(Retained where);
-uint64_t retained_total();
+// `order`: seq_cst only where a reader pairs with retained_add's seq_cst add (the purger).
+uint64_t retained_bytes(Retained where, std::memory_order order = std::memory_order_relaxed);
+uint64_t retained_total(std::memory_order order = std::memory_order_relaxed);
 // The counter as it is (it may dip below zero for a moment between two threads' updates).
 int64_t retained_raw(Retained where);
 

@@ -11,6 +11,7 @@
 #include "tiny/ownership.h"
 #include "tiny/refill.h"
 #include "tiny/slab_ops.h"
+#include "diag/report.h"
 
 namespace hakmem {
 
@@ -526,6 +527,13 @@ void take_over_dead_slabs(SuperSlab* ss, void* arg) {
     s->bound_hint.store(false, std::memory_order_relaxed);
     s->owner_tid.store(r->self->tid, std::memory_order_relaxed);
     slab_acquire(r->self, s);  // ours now: drains the queue
+    if (g_options.guard && s->capacity) {
+      uint32_t pc = 0;
+      uint64_t* bm = guard_bitmap(s);
+      for (uint32_t w = 0; w < (s->capacity + 63) / 64; w++) pc += __builtin_popcountll(bm[w]);
+      uint32_t u = s->used.load(std::memory_order_relaxed);
+      if (pc != u) Line().str("DIAG child takeover slab ").ptr(s).str(" used ").u64(u).str(" bitmap ").u64(pc).str(" owner ").u64(owner).write();
+    }
     slab_let_go(r->self, s);
   }
 }

@@ -63,7 +63,6 @@ void* slab_pop(Slab* s) {
     size_t idx = size_t(static_cast<char*>(p) - slab_data(s)) / s->block_size;
     uint64_t bit = uint64_t(1) << (idx & 63);
     uint64_t old = __atomic_fetch_or(&guard_bitmap(s)[idx / 64], bit, __ATOMIC_RELAXED);
-    if (old & bit) Line().str("DIAG failed pop slab ").ptr(s).str(" used ").u64(s->used.load()).str(" carved ").u64(s->carved).str(" cap ").u64(s->capacity).str(" idx ").u64(idx).write();
     if (old & bit) fatal_pointer("free list corrupted: block handed out twice:", p);
     vg_malloclike(p, s->block_size, false);
   } else {

@@ -385,7 +385,16 @@ void heap_free_local_slow(ThreadHeap* h, Slab* s) {
   // of 4 KiB) would pay the flush and the uncached frees every round (+15%).
   ClassCache& cc = h->cls[c];
   if (emptied && h->emptied_run[c] < 255) h->emptied_run[c]++;
-  if (emptied && h->emptied_run[c] >= kBulkFreeRun && cc.fast_room == 0 && cc.fast_head) flush_class_cache(h, c);
+  if (emptied && h->emptied_run[c] >= kBulkFreeRun && cc.fast_room == 0 && cc.fast_head) {
+    flush_class_cache(h, c);
+    // The bound slab too: the fast path never settles it, so bound it would stay
+    // resident however empty the run leaves it. Unbound, its frees settle it like any
+    // other slab's, and the class's next allocation binds a slab again (slow path).
+    if (Slab* b = h->bound[c]) {
+      unlink(h, b);
+      heap_settle(h, b);
+    }
+  }
   heap_tick(h);
 }
 

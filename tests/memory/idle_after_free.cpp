@@ -10,7 +10,7 @@
 //             at least 32 MiB), which bounds what the frees alone give back.
 //   shuffled  small blocks (16 B .. 1 KiB) freed in random order while a 256 MiB block
 //             the program keeps (a big table, one page touched) stays live: RSS <=
-//             baseline + 64 MiB. Free slab memory has its own part of the budget (32 MiB
+//             baseline + 48 MiB (22 measured; 70 with the budget split alone). Free slab memory has its own part of the budget (32 MiB
 //             by default): the large part, there for big blocks, must not let the pool
 //             keep 256 MiB of freed small blocks; and the thread's fast cache, filled by
 //             the first frees of each class, must not pin a slab per cached block (this
@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   printf("idle_after_free %s%s [%s]: baseline %.1f MiB, allocated %.1f MiB (RSS %.1f), live %.1f MiB, right after "
          "the frees %.1f MiB, 0.5 s later %.1f MiB, 2 s later %.1f MiB\n",
          mode, threaded ? " threaded" : "", kAllocator, mib(baseline), mib(kTotal), mib(full), mib(live), mib(after_free), mib(later), mib(idle));
-  const size_t bound = half ? live + std::max(live, 32 * MiB) + 16 * MiB : kSlack;
+  const size_t bound = half ? live + std::max(live, 32 * MiB) + 16 * MiB : shuffled ? 48 * MiB : kSlack;
   const char* purge_thread = getenv("HAKMEM_PURGE_THREAD");
   const bool purger = purge_thread && strcmp(purge_thread, "2") == 0 ? true
                       : purge_thread && strcmp(purge_thread, "0") == 0 ? false

@@ -172,11 +172,15 @@ void push_list(ThreadHeap* h, Slab* s, SlabPlace where) {
 
 // A block of the fast cache goes back to its slab: locally if this heap still owns
 // the slab, else as a remote free (the heap let go of the slab when it filled up, and
-// whoever owns it now drains it).
-void return_cached_block(ThreadHeap* h, void* p) {
+// whoever owns it now drains it). Returns the slab when it went back locally.
+Slab* return_cached_block(ThreadHeap* h, void* p) {
   Slab* s = slab_of(superslab_of(p), p);
-  if (s->owner_tid.load(std::memory_order_relaxed) == h->tid) slab_push_local(s, p);
-  else slab_remote_free(s, p);
+  if (s->owner_tid.load(std::memory_order_relaxed) == h->tid) {
+    slab_push_local(s, p);
+    return s;
+  }
+  slab_remote_free(s, p);
+  return nullptr;
 }
 
 void flush_fast_caches(ThreadHeap* h) {
@@ -341,21 +345,14 @@ namespace {
 // count as a bulk free.
 constexpr uint8_t kBulkFreeRun = 8;
 
-// Puts the class's fast-cache blocks back on their slabs and settles each slab they
-// make empty (or give their first free block), as the frees would have had the cache
-// been full.
+// Puts the class's fast-cache blocks back on their slabs and settles each slab of ours
+// they went to (a slab made empty, or given its first free block, changes lists), as
+// the frees would have had the cache been full.
 void flush_class_cache(ThreadHeap* h, uint32_t c) {
   ClassCache& cc = h->cls[c];
   while (void* p = cc.fast_head) {
     cc.fast_head = *static_cast<void**>(p);
-    Slab* s = slab_of(superslab_of(p), p);
-    if (s->owner_tid.load(std::memory_order_relaxed) != h->tid) {
-      slab_remote_free(s, p);  // let go of since: its current owner (or adopter) drains it
-      continue;
-    }
-    bool was_full = s->freelist == nullptr;
-    slab_push_local(s, p);
-    if (was_full || s->used.load(std::memory_order_relaxed) == 0) heap_settle(h, s);
+    if (Slab* s = return_cached_block(h, p)) heap_settle(h, s);
   }
 }
 

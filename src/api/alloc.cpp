@@ -160,7 +160,7 @@ void* alloc_class_slow(uint32_t c, size_t size) {
   ThreadHeap* h = t_heap;
   void* p;
   if (h == &g_heap_retired) {
-    p = heap_alloc_late(c);
+    p = heap_alloc_shared(c);
   } else {
     if (h == &g_heap_placeholder) {
       ensure_init();
@@ -353,7 +353,6 @@ HAK_EXPORT void hak_collect(void) {
     heap_process_mailbox(h);
     heap_release_kept_empty(h);
   }
-  heap_collect_late();
   heap_reclaim_all(true);  // other threads' complete slabs, idle or not (before the purge)
   collect_tick(h, os::now_ms(), true);
   purger_unlock();

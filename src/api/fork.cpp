@@ -48,14 +48,14 @@ struct ForkLock {
 // Outermost first. Who nests in whom:
 //   background purger round -> its heap's slow lock, then what a housekeeping tick takes
 //   stats report/mallinfo -> absorbed counters, slab pools
-//   late heap -> reclaim, heap registry, orphan lists, slab pools, large cache (its slow paths)
+//   shared heap -> reclaim, heap registry, orphan lists, slab pools, large cache (its slow paths)
 //   reclaim -> orphan lists, slab pools, large cache (a reclaimer only tries it)
 //   orphan lists, slab pools, large cache: leaves (nothing is taken while holding one)
 //   heap profiler: a leaf, taken on its own (sampled allocations and frees, dumps)
 constexpr ForkLock kForkLocks[] = {
     {purger_lock, purger_unlock, purger_reset_in_child},
     {stats_lock_all, stats_unlock_all, stats_reset_locks_in_child},
-    {heap_late_lock, heap_late_unlock, heap_late_reset_in_child},
+    {heap_shared_lock, heap_shared_unlock, heap_shared_reset_in_child},
     {heap_reclaim_lock, heap_reclaim_unlock, heap_reclaim_reset_in_child},
     {heap_registry_lock, heap_registry_unlock, heap_registry_reset_in_child},
     {orphan_lock_all, orphan_unlock_all, orphan_reset_locks_in_child},

@@ -38,18 +38,25 @@ constexpr uint8_t kKeepFullMedium = 2;
 std::atomic<ThreadHeap*> g_heaps[kMaxHeaps];
 std::atomic<uint32_t> g_heap_count{0};
 SpinLock g_registry_lock;
-// The late heap: serves threads whose own heap was already torn down (allocations in
-// TLS destructors that run after ours), one at a time under its lock, so such a thread
-// never creates a heap nobody would tear down.
-SpinLock g_late_lock;
-ThreadHeap* g_late_heap = nullptr;  // created under g_late_lock, never torn down
+// The shared heap: one heap that threads take turns to act as the owner of, under its
+// lock. It serves (1) threads whose own heap was already torn down (allocations in TLS
+// destructors that run after ours), so such a thread never creates a heap nobody would
+// tear down, and (2) every thread's first few blocks of each class, the nursery
+// (heap_alloc_slow): a thread that allocates a handful of blocks in many classes would
+// otherwise pin a slab page per class.
+SpinLock g_shared_lock;
+std::atomic<ThreadHeap*> g_shared_heap{nullptr};  // created under g_shared_lock, never torn down
 ThreadHeap* g_recycled = nullptr;  // under g_registry_lock
 std::atomic<uint64_t> g_threads_live{0}, g_threads_exited{0};
 pthread_key_t g_exit_key;
 
 void on_thread_exit(void* arg) { heap_thread_exit(static_cast<ThreadHeap*>(arg)); }
 
-ThreadHeap* heap_new() {
+static_assert(offsetof(ThreadHeap, bound) <= os::kPageSize, "a fresh heap must touch one page only");
+
+// *fresh: the heap is zero-filled memory nobody used yet.
+ThreadHeap* heap_new(bool* fresh) {
+  *fresh = false;
   {
     LockGuard g(g_registry_lock);
     if (ThreadHeap* h = g_recycled) {
@@ -57,6 +64,7 @@ ThreadHeap* heap_new() {
       return h;
     }
   }
+  *fresh = true;
   uint32_t idx = g_heap_count.load(std::memory_order_relaxed);
   if (idx >= kMaxHeaps) return nullptr;
   size_t bytes = (sizeof(ThreadHeap) + os::kPageSize - 1) & ~(os::kPageSize - 1);
@@ -80,14 +88,28 @@ uint32_t fast_cap_of(uint32_t c) {
   return g_options.fast_cap < by_bytes ? g_options.fast_cap : uint32_t(by_bytes);
 }
 
-void heap_reset(ThreadHeap* h) {
+// How many blocks of class c a thread takes from the shared heap before it gets a slab
+// of its own: up to kNurseryBytes of the class, at least one block and at most
+// kNurseryBlocks (each costs the shared heap's lock and, when freed, a remote free).
+constexpr size_t kNurseryBytes = 48 * 1024;
+constexpr uint32_t kNurseryBlocks = 16;
+uint8_t nursery_quota(uint32_t c) {
+  size_t n = kNurseryBytes / g_class_size[c];
+  return uint8_t(n == 0 ? 1 : n > kNurseryBlocks ? kNurseryBlocks : n);
+}
+
+// A fresh heap is all zero already: writing zeros would make its later pages resident.
+void heap_reset(ThreadHeap* h, bool fresh, bool shared) {
   // A reclaimer that found this heap live in its previous life may still hold the slow
   // lock: wait for it, and keep it out until the heap is live again.
   uint32_t expected = kSlowFree;
   if (!h->slow_lock.compare_exchange_strong(expected, kSlowOwner, std::memory_order_acquire))
     heap_slow_lock_contended(h);
+  h->shared = shared;
   for (uint32_t c = 0; c < kNumClasses; c++) {
     h->cls[c] = ClassCache{&g_slab_sentinel, nullptr, fast_cap_of(c)};
+    h->nursery_left[c] = shared ? 0 : nursery_quota(c);
+    if (fresh) continue;
     h->bound[c] = h->partial[c] = h->full[c] = h->empty[c] = nullptr;
     h->empty_count[c] = 0;
     h->emptied_run[c] = 0;
@@ -226,6 +248,19 @@ void let_go_of_everything(ThreadHeap* h) {
 
 }  // namespace
 
+// The class the nursery serves class c from: the first one whose size is a multiple of
+// the cache line, so that its blocks (slabs start page-aligned) never share a line and
+// two threads' nursery blocks side by side cannot falsely share one (Hoard's
+// cache_thrash: each thread writes its one small block in a loop). Below 1 KiB this
+// rounds a block up by less than a line; from 1 KiB on every class is a multiple of
+// 64 B but a few between 4 and 8 KiB, whose blocks share at most their end lines.
+constexpr size_t kCacheLine = 64;
+uint32_t nursery_class(uint32_t c) {
+  if (g_class_size[c] >= 1024) return c;
+  while (g_class_size[c] % kCacheLine) c++;
+  return c;
+}
+
 constinit Slab g_slab_sentinel{};
 constinit ThreadHeap g_heap_placeholder{PlaceholderTag{}, &g_slab_sentinel};
 constinit ThreadHeap g_heap_retired{PlaceholderTag{}, &g_slab_sentinel};
@@ -239,9 +274,10 @@ void heap_process_init() {
 ThreadHeap* heap_get() {
   ThreadHeap* h = t_heap;
   if (h != &g_heap_placeholder) return h == &g_heap_retired ? nullptr : h;
-  h = heap_new();
+  bool fresh;
+  h = heap_new(&fresh);
   if (!h) return nullptr;
-  heap_reset(h);
+  heap_reset(h, fresh, false);
   g_threads_live.fetch_add(1, std::memory_order_relaxed);
   // Set the TLS pointer first: pthread_setspecific may allocate (high key numbers)
   // and that allocation must find this heap rather than recurse.
@@ -250,23 +286,45 @@ ThreadHeap* heap_get() {
   return h;
 }
 
-void* heap_alloc_late(uint32_t c) {
-  LockGuard g(g_late_lock);
-  if (!g_late_heap) {
-    ThreadHeap* h = heap_new();
+void* heap_alloc_shared(uint32_t c) {
+  LockGuard g(g_shared_lock);
+  ThreadHeap* h = g_shared_heap.load(std::memory_order_relaxed);
+  if (!h) {
+    bool fresh;
+    h = heap_new(&fresh);
     if (!h) return nullptr;
-    heap_reset(h);
-    g_late_heap = h;
+    heap_reset(h, fresh, true);
+    g_shared_heap.store(h, std::memory_order_release);
   }
-  return heap_alloc_slow(g_late_heap, c);
+  return heap_alloc_slow(h, c);
 }
 
-void heap_collect_late() {
-  LockGuard g(g_late_lock);
-  if (!g_late_heap) return;
-  HeapSlowScope scope(g_late_heap);
-  heap_process_mailbox(g_late_heap);
-  release_kept_empty(g_late_heap);
+// The shared heap has no thread of its own to run its housekeeping, and once every
+// thread has taken its nursery quota nobody allocates from it: the blocks threads free
+// into it would wait in its mailbox. So every thread's collection round (and the
+// purger's, and malloc_trim) tends it: the slabs its mailbox announced are drained and
+// settled (empty ones kept or pooled), kept-empty slabs go to the pool when due.
+void heap_tend_shared(uint64_t now, bool force) {
+  ThreadHeap* h = g_shared_heap.load(std::memory_order_acquire);
+  if (!h) return;
+  // A thread on the shared heap's own slow path (which tends it anyway) holds the lock.
+  if (force) g_shared_lock.lock();
+  else if (!g_shared_lock.try_lock()) return;
+  {
+    HeapSlowScope scope(h);
+    // Frees into a bound slab are not announced (ownership.cpp): unbound, the slab is
+    // drained now and settled like any other, and later frees into it are announced.
+    for (uint32_t c = 0; c < kNumClasses; c++) {
+      Slab* b = h->bound[c];
+      if (b && (force || b->remote_head.load(std::memory_order_relaxed))) {
+        heap_place(h, b, SlabPlace::kNone);
+        heap_settle(h, b);
+      }
+    }
+    heap_process_mailbox(h);
+    if (force || (h->empty_deadline_ms && now >= h->empty_deadline_ms)) release_kept_empty(h);
+  }
+  g_shared_lock.unlock();
 }
 
 void heap_release_kept_empty(ThreadHeap* h) { release_kept_empty(h); }
@@ -472,7 +530,7 @@ void heap_thread_exit(ThreadHeap* h) {
   // Before the heap can be recycled for another thread, whose first scope would take a
   // lock still showing kSlowOwner for its own.
   scope.release();
-  // Allocations after this point (a later TLS destructor) go to the late heap; a free
+  // Allocations after this point (a later TLS destructor) go to the shared heap; a free
   // is remote to every slab, as the retired heap owns none.
   t_heap = &g_heap_retired;
   h->live.store(false, std::memory_order_relaxed);
@@ -498,7 +556,7 @@ namespace {
 
 struct ChildRecovery {
   ThreadHeap* self;
-  uint32_t late_tid;
+  uint32_t shared_tid;
 };
 
 // Guard mode: the blocks of s handed out, as its bitmap says.
@@ -542,7 +600,7 @@ void take_over_dead_slabs(SuperSlab* ss, void* arg) {
     uint32_t owner = s->owner_tid.load(std::memory_order_relaxed);
     // Unowned slabs too: a dead thread may have pushed a remote free into one and died
     // before announcing it, or let go of one and died before looking at its queue.
-    if (owner == kOwnerPool || owner == r->self->tid || owner == r->late_tid) continue;
+    if (owner == kOwnerPool || owner == r->self->tid || owner == r->shared_tid) continue;
     set_place(s, SlabPlace::kNone);
     s->next = s->prev = nullptr;
     s->retained_bytes = 0;  // a kept-empty count of a dead heap; the counter is rebuilt below
@@ -568,10 +626,11 @@ void heap_abandon_others_in_child() {
   if (self->tid == kTidNobody) self = heap_get();  // the forking thread had no heap yet
   if (!self) return;
   ThreadHeap* dead = nullptr;  // linked through pool_next, unused while a heap is live
+  ThreadHeap* shared = g_shared_heap.load(std::memory_order_relaxed);
   uint32_t n = g_heap_count.load(std::memory_order_acquire);
   for (uint32_t i = 0; i < n; i++) {
     ThreadHeap* h = g_heaps[i].load(std::memory_order_acquire);
-    if (!h || h == self || h == g_late_heap || !h->live) continue;
+    if (!h || h == self || h == shared || !h->live) continue;
     // Announcements waiting in its mailbox: drop them, and their tokens with them (an
     // exiting thread may have closed it already: then there is nothing to walk).
     Slab* list = h->mailbox.exchange(kMailboxClosed, std::memory_order_acq_rel);
@@ -585,10 +644,10 @@ void heap_abandon_others_in_child() {
     dead = h;
   }
   Slab* live_mailboxes[2] = {self->mailbox.load(std::memory_order_relaxed),
-                             g_late_heap ? g_late_heap->mailbox.load(std::memory_order_relaxed) : nullptr};
+                             shared ? shared->mailbox.load(std::memory_order_relaxed) : nullptr};
   orphan_rebuild_flags_in_child(live_mailboxes, 2);
   pool_repair_in_child();
-  ChildRecovery r{self, g_late_heap ? g_late_heap->tid : kTidNobody};
+  ChildRecovery r{self, shared ? shared->tid : kTidNobody};
   pool_for_each_superslab_in_child(take_over_dead_slabs, &r);
   while (ThreadHeap* h = dead) {
     dead = h->pool_next;
@@ -607,7 +666,7 @@ void heap_abandon_others_in_child() {
     g_threads_live.fetch_sub(1, std::memory_order_relaxed);
   }
   // Kept-empty slabs of the dead heaps were taken over with the rest: recount.
-  uint64_t kept = kept_empty_bytes(self) + (g_late_heap ? kept_empty_bytes(g_late_heap) : 0);
+  uint64_t kept = kept_empty_bytes(self) + (shared ? kept_empty_bytes(shared) : 0);
   retained_add(Retained::kKeptEmpty, int64_t(kept) - int64_t(retained_raw(Retained::kKeptEmpty)));
 }
 
@@ -719,8 +778,8 @@ void heap_reclaim_reset_in_child() { g_reclaim_lock.reset(); }
 void heap_registry_lock() { g_registry_lock.lock(); }
 void heap_registry_unlock() { g_registry_lock.unlock(); }
 void heap_registry_reset_in_child() { g_registry_lock.reset(); }
-void heap_late_lock() { g_late_lock.lock(); }
-void heap_late_unlock() { g_late_lock.unlock(); }
-void heap_late_reset_in_child() { g_late_lock.reset(); }
+void heap_shared_lock() { g_shared_lock.lock(); }
+void heap_shared_unlock() { g_shared_lock.unlock(); }
+void heap_shared_reset_in_child() { g_shared_lock.reset(); }
 
 }  // namespace hakmem

@@ -31,8 +31,29 @@ struct ThreadHeap {
     for (auto& cc : cls) cc.slab = sentinel;
   }
 
+  // Everything a new heap must write, and everything the fast paths read, comes first
+  // and fits in the first page: a fresh heap is zero-filled memory from the OS, so a
+  // thread that never owns a slab (it allocates only from the nursery) costs one page.
   uint32_t tid = 0;                    // owner_tid of the slabs this heap owns
   std::atomic<bool> live{false};    // owner writes; stats and dumps read
+  bool shared = false;              // the shared heap (heap_alloc_shared)
+  // Exclusion between the owner on its slow paths and a reclaimer: another thread that,
+  // while this heap is idle, gives back the slabs other threads' frees made complete
+  // (heap_reclaim_complete). The fast paths never look at it (see that function).
+  std::atomic<uint32_t> slow_lock{0};
+  // Slabs this thread owns that received remote frees; other threads push, the
+  // owner takes the whole stack. kMailboxClosed once the thread has exited.
+  std::atomic<Slab*> mailbox{nullptr};
+  std::atomic<uint64_t> active_ms{0};  // the owner's last housekeeping clock read
+  uint64_t next_tick_ms = 0;
+  uint32_t tick_countdown = 0;
+  int64_t tick_bytes = 0;          // requested bytes until the next heap_alloc_tick
+  uint64_t empty_deadline_ms = 0;
+  ProfileThread prof = {};         // the heap profiler's countdown (diag/profile.h)
+  ThreadHeap* pool_next = nullptr;  // free list of recycled heaps
+  // Blocks of each class still to be taken from the shared heap before this heap gets
+  // a slab of its own (heap_alloc_slow).
+  uint8_t nursery_left[kNumClasses] = {};
   ClassCache cls[kNumClasses] = {};
   // Owner-local lists of owned slabs. The bound slab is on none of them.
   Slab* bound[kNumClasses] = {};
@@ -47,20 +68,6 @@ struct ThreadHeap {
   // Slabs of the class emptied by this thread's frees since its last allocation slow
   // path: a run of them is a bulk free (heap_free_local_slow).
   uint8_t emptied_run[kNumClasses] = {};
-  uint64_t empty_deadline_ms = 0;
-  // Slabs this thread owns that received remote frees; other threads push, the
-  // owner takes the whole stack. kMailboxClosed once the thread has exited.
-  std::atomic<Slab*> mailbox{nullptr};
-  // Exclusion between the owner on its slow paths and a reclaimer: another thread that,
-  // while this heap is idle, gives back the slabs other threads' frees made complete
-  // (heap_reclaim_complete). The fast paths never look at it (see that function).
-  std::atomic<uint32_t> slow_lock{0};
-  std::atomic<uint64_t> active_ms{0};  // the owner's last housekeeping clock read
-  uint64_t next_tick_ms = 0;
-  uint32_t tick_countdown = 0;
-  int64_t tick_bytes = 0;          // requested bytes until the next heap_alloc_tick
-  ProfileThread prof = {};         // the heap profiler's countdown (diag/profile.h)
-  ThreadHeap* pool_next = nullptr;  // free list of recycled heaps
   HeapStats stats;
   DebugRing ring = {};
 };
@@ -70,19 +77,24 @@ inline Slab* const kMailboxClosed = reinterpret_cast<Slab*>(uintptr_t(1));
 extern Slab g_slab_sentinel;             // freelist always empty: the fast path falls through
 extern ThreadHeap g_heap_placeholder;    // every thread's heap until its first slow path
 // A thread's heap after its teardown (thread exit): owns nothing, so every free is
-// remote, and allocations are served by the late heap (heap_alloc_late).
+// remote, and allocations are served by the shared heap (heap_alloc_shared).
 extern ThreadHeap g_heap_retired;
 extern __thread ThreadHeap* t_heap __attribute__((tls_model("initial-exec")));
 
 // The calling thread's heap, created on first use; nullptr if the OS refuses memory or
 // the thread's heap was torn down already (it is exiting).
 ThreadHeap* heap_get();
-// An allocation by a thread whose heap was torn down (a TLS destructor that runs after
-// ours): served by one shared heap under a lock, so nothing is left owned by a thread
-// that is gone, whatever the destructor rounds do.
-void* heap_alloc_late(uint32_t c);
-// malloc_trim: the late heap's mailbox and kept-empty slabs go back.
-void heap_collect_late();
+// An allocation from the shared heap, one thread at a time under its lock: the nursery
+// (a thread's first blocks of each class, heap_alloc_slow), and every allocation by a
+// thread whose heap was torn down (a TLS destructor that runs after ours), so nothing
+// is left owned by a thread that is gone, whatever the destructor rounds do.
+void* heap_alloc_shared(uint32_t c);
+// The class the nursery serves class c's blocks from (heap.cpp says why it may differ).
+uint32_t nursery_class(uint32_t c);
+// Housekeeping of the shared heap, from other threads' collection rounds: drains what
+// was freed into it, pools kept-empty slabs when due (all of them if `force`:
+// malloc_trim, which also waits for the lock).
+void heap_tend_shared(uint64_t now, bool force);
 // Gives h's kept-empty slabs to the pool now (malloc_trim, deadline).
 void heap_release_kept_empty(ThreadHeap* h);
 ThreadHeap* heap_by_tid(uint32_t tid);
@@ -153,9 +165,9 @@ void heap_for_each(void (*fn)(ThreadHeap*, void*), void* arg);
 void heap_registry_lock();
 void heap_registry_unlock();
 void heap_registry_reset_in_child();
-void heap_late_lock();
-void heap_late_unlock();
-void heap_late_reset_in_child();
+void heap_shared_lock();
+void heap_shared_unlock();
+void heap_shared_reset_in_child();
 // Fork child: releases every slab owned by a thread that did not survive the fork.
 void heap_abandon_others_in_child();
 void heap_process_init();

@@ -89,6 +89,17 @@ bool refill(ThreadHeap* h, uint32_t c) {
 }
 
 void* heap_alloc_slow(ThreadHeap* h, uint32_t c) {
+  // 0. The nursery: a thread's first blocks of a class come from the shared heap, packed
+  // with other threads' first blocks (in whole cache lines), until it has taken its
+  // quota or owns a slab of the class anyway (adopted, or taken with another class's
+  // refill). Its frees of them are remote frees like any other.
+  if (h->nursery_left[c]) {
+    if (!h->partial[c] && !h->empty[c]) {
+      h->nursery_left[c]--;
+      return heap_alloc_shared(nursery_class(c));
+    }
+    h->nursery_left[c] = 0;
+  }
   HeapSlowScope scope(h);
   debug_ring_record(RingEvent::kAllocSlow, h, c);
   heap_tick(h);
@@ -103,7 +114,9 @@ void* heap_alloc_slow(ThreadHeap* h, uint32_t c) {
     if (Slab* s = h->bound[c]) {
       // Blocks other threads gave back are warm: take them before carving new ones.
       if (!s->freelist && s->remote_head.load(std::memory_order_relaxed)) slab_acquire(h, s);
-      if (void* p = slab_pop(s)) return p;
+      // The shared heap hands out one block per locked call, never from a fast path:
+      // carving ahead would only touch pages no thread may come back for.
+      if (void* p = slab_pop(s, h->shared)) return p;
     }
     if (!refill(h, c)) return nullptr;
   }

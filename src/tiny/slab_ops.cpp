@@ -36,10 +36,10 @@ void slab_format(Slab* s, uint32_t c) {
   s->next = s->prev = nullptr;
 }
 
-bool slab_carve(Slab* s) {
+bool slab_carve(Slab* s, bool lean) {
   uint32_t left = s->capacity - s->carved;
   if (!left) return false;
-  size_t bytes = std::clamp(size_t(s->carved) * s->block_size, kFirstCarveBytes, kCarveBytes);
+  size_t bytes = lean ? kFirstCarveBytes : std::clamp(size_t(s->carved) * s->block_size, kFirstCarveBytes, kCarveBytes);
   uint32_t n = uint32_t(bytes / s->block_size);
   if (n == 0) n = 1;
   if (n > left) n = left;
@@ -55,8 +55,8 @@ bool slab_carve(Slab* s) {
   return true;
 }
 
-void* slab_pop(Slab* s) {
-  if (!s->freelist && !slab_carve(s)) return nullptr;
+void* slab_pop(Slab* s, bool lean) {
+  if (!s->freelist && !slab_carve(s, lean)) return nullptr;
   void* p = s->freelist;
   if (g_options.guard) {
     s->freelist = link_decode_checked(s, p);

@@ -51,8 +51,8 @@ void collect_tick(ThreadHeap* h, uint64_t now, bool force) {
     if (!g_next_collect_ms.compare_exchange_strong(due, now + period, std::memory_order_relaxed)) return;
   }
   if (h) collect_orphans(h, kMaxOrphansPerRound);
-  heap_tend_shared(now, force);
-  heap_reclaim_all(false);  // complete slabs of idle threads  // complete slabs of idle threads
+  heap_tend_shared(force);
+  heap_reclaim_all(false);  // complete slabs of idle threads
   pool_purge(now, force);
   large_purge(now, force);
 }

@@ -91,10 +91,10 @@ ThreadHeap* heap_get();
 void* heap_alloc_shared(uint32_t c);
 // The class the nursery serves class c's blocks from (heap.cpp says why it may differ).
 uint32_t nursery_class(uint32_t c);
-// Housekeeping of the shared heap, from other threads' collection rounds: drains what
-// was freed into it, pools kept-empty slabs when due (all of them if `force`:
-// malloc_trim, which also waits for the lock).
-void heap_tend_shared(uint64_t now, bool force);
+// Housekeeping of the shared heap, from other threads' collection rounds and exits:
+// drains what was freed into it; `force` (malloc_trim) waits for its lock and also
+// pools its kept-empty slabs.
+void heap_tend_shared(bool force);
 // Gives h's kept-empty slabs to the pool now (malloc_trim, deadline).
 void heap_release_kept_empty(ThreadHeap* h);
 ThreadHeap* heap_by_tid(uint32_t tid);

@@ -460,3 +460,198 @@ TEST(ForkChild, TornGuardPopDoesNotPoolItsSlab) {
                                     << " (block handed out twice: a pooled slab kept a bit set)";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
 }
+
+// ---- the nursery -------------------------------------------------------------
+
+// A thread's first blocks of each class come from the shared heap (heap_alloc_slow),
+// packed with other threads' first blocks, so that a thread with a few blocks in many
+// classes does not pin a slab page per class. Each test runs its allocations on fresh
+// threads: a thread's quota is set when its heap is.
+
+namespace {
+
+Slab* slab_holding(void* p) { return slab_of(superslab_of(p), p); }
+
+bool owned_by_a_thread(uint32_t owner) { return owner != kOwnerNone && owner != kOwnerPool; }
+
+// Lets threads take turns: wait_for(i) returns once it is thread i's turn; pass() hands
+// the turn on to the next of n.
+class Turns {
+ public:
+  explicit Turns(int n) : n_(n) {}
+  void wait_for(int i) {
+    std::unique_lock<std::mutex> l(m_);
+    cv_.wait(l, [&] { return turn_ % n_ == i; });
+  }
+  void pass() {
+    {
+      std::lock_guard<std::mutex> g(m_);
+      turn_++;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int n_;
+  int turn_ = 0;
+};
+
+}  // namespace
+
+// The first `quota` blocks of a class come from slabs of the shared heap (one owner,
+// neither the thread nor nobody, the same for every thread), the next from a slab the
+// thread owns. The quota is what nursery_left says after the first block, plus one.
+TEST(Nursery, FirstBlocksOfAClassComeFromTheSharedHeapUpToTheQuota) {
+  // Small classes (rounded up to whole lines in the nursery or not), mid-size ones with a
+  // smaller quota, and one (64 KiB) whose quota is a single block.
+  const size_t sizes[] = {16, 64, 100, 1024, 4096, 16 * KiB, 64 * KiB};
+  uint32_t shared_tid[2] = {0, 0};
+  for (int t = 0; t < 2; ++t) {
+    std::thread([&, t] {
+      for (size_t n : sizes) {
+        const uint32_t c = size_class_of(n);
+        std::vector<void*> got;
+        got.push_back(hak_malloc(n));
+        ASSERT_NE(got[0], nullptr);
+        const uint32_t tid = t_heap->tid;
+        const uint32_t quota = t_heap->nursery_left[c] + 1u;
+        EXPECT_LE(quota, 16u) << n;
+        const uint32_t first_owner = slab_holding(got[0])->owner_tid.load();
+        EXPECT_TRUE(owned_by_a_thread(first_owner)) << n << ": owner " << first_owner;
+        EXPECT_NE(first_owner, tid) << n << ": a thread's first block lies in a slab of its own";
+        if (shared_tid[t] == 0) shared_tid[t] = first_owner;
+        EXPECT_EQ(first_owner, shared_tid[t]) << n << ": nursery blocks of two classes have different owners";
+        for (uint32_t i = 1; i < quota; ++i) {
+          got.push_back(hak_malloc(n));
+          ASSERT_NE(got.back(), nullptr);
+          EXPECT_EQ(slab_holding(got.back())->owner_tid.load(), first_owner) << n << ": block " << i << " of " << quota;
+        }
+        EXPECT_EQ(t_heap->nursery_left[c], 0u) << n;
+        // Past the quota: a slab of its own.
+        got.push_back(hak_malloc(n));
+        ASSERT_NE(got.back(), nullptr);
+        EXPECT_EQ(slab_holding(got.back())->owner_tid.load(), tid) << n << ": block past the quota of " << quota;
+        for (void* p : got) hak_free(p);
+      }
+    }).join();
+  }
+  EXPECT_EQ(shared_tid[0], shared_tid[1]) << "two threads' first blocks are not in the same heap's slabs";
+}
+
+// Below 1 KiB a nursery block is a whole number of cache lines, line-aligned: two
+// threads that take turns allocating small blocks get blocks side by side in the same
+// slab, but never two in one line (false sharing between threads that each write
+// their own small block).
+TEST(Nursery, SmallNurseryBlocksOfTwoThreadsNeverShareACacheLine) {
+  constexpr size_t kLine = 64;
+  constexpr int kThreads = 2;
+  const size_t sizes[] = {24, 48, 65, 100, 129, 200, 330, 500, 700, 1000};  // not class 0
+  std::vector<void*> blocks[kThreads];
+  Turns turns(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      // Each thread's whole quota of 16-byte blocks, one block a turn, then one block of
+      // each other size (well within their quotas).
+      for (int i = 0; i < 16; ++i) {
+        turns.wait_for(t);
+        blocks[t].push_back(hak_malloc(16));
+        if (i < 15) EXPECT_GT(t_heap->nursery_left[0], 0u) << "a quota of " << i + 1 << " 16-byte blocks";
+        turns.pass();
+      }
+      for (size_t n : sizes) {
+        turns.wait_for(t);
+        blocks[t].push_back(hak_malloc(n));
+        turns.pass();
+      }
+    });
+  for (auto& th : threads) th.join();
+
+  std::set<uintptr_t> lines[kThreads];
+  std::set<uint32_t> owners;
+  std::set<Slab*> slabs_16[kThreads];
+  for (int t = 0; t < kThreads; ++t) {
+    for (size_t i = 0; i < blocks[t].size(); ++i) {
+      void* p = blocks[t][i];
+      ASSERT_NE(p, nullptr);
+      const size_t n = i < 16 ? 16 : sizes[i - 16];
+      const size_t usable = hak_malloc_usable_size(p);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kLine, 0u) << n << "-byte nursery block " << p << " not line-aligned";
+      EXPECT_EQ(usable % kLine, 0u) << n << "-byte nursery block: usable size " << usable;
+      EXPECT_GE(usable, n);
+      EXPECT_LT(usable, g_class_size[size_class_of(n)] + kLine) << n << ": rounded up by a line or more";
+      owners.insert(slab_holding(p)->owner_tid.load());
+      if (i < 16) slabs_16[t].insert(slab_holding(p));
+      const auto a = reinterpret_cast<uintptr_t>(p);
+      for (uintptr_t l = a / kLine; l <= (a + usable - 1) / kLine; ++l) lines[t].insert(l);
+    }
+  }
+  EXPECT_EQ(owners.size(), 1u) << "the blocks are not all the shared heap's";
+  // The turns interleaved the two threads' 16-byte blocks in one slab (or two, should
+  // the shared heap's slab of the class run out between turns).
+  std::vector<Slab*> common;
+  std::set_intersection(slabs_16[0].begin(), slabs_16[0].end(), slabs_16[1].begin(), slabs_16[1].end(),
+                        std::back_inserter(common));
+  EXPECT_FALSE(common.empty()) << "no slab holds 16-byte blocks of both threads";
+  std::vector<uintptr_t> both;
+  std::set_intersection(lines[0].begin(), lines[0].end(), lines[1].begin(), lines[1].end(), std::back_inserter(both));
+  EXPECT_TRUE(both.empty()) << both.size() << " cache line(s) hold blocks of both threads, e.g. "
+                            << reinterpret_cast<void*>(both.empty() ? 0 : both[0] * kLine);
+  for (auto& list : blocks)
+    for (void* p : list) hak_free(p);
+}
+
+// Nothing freed into the shared heap is stranded there. Threads take nursery blocks
+// in many classes, free half of them and hand the other half to the next thread, which
+// frees them, and exit. Nobody allocates from the shared heap afterwards, so nobody
+// would drain those frees but its tending: after hak_collect() every slab that held
+// one of the blocks is back in the pool with an empty remote queue.
+TEST(Nursery, BlocksFreedIntoTheSharedHeapAreNotStranded) {
+  constexpr int kThreads = 4;
+  const size_t sizes[] = {16, 64, 100, 256, 700, 1024, 3000, 8 * KiB, 16 * KiB, 40 * KiB};
+  std::vector<void*> blocks[kThreads];
+  std::set<Slab*> slabs[kThreads];
+  std::mutex m;
+  std::condition_variable cv;
+  int allocated = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (size_t n : sizes) {
+        const uint32_t c = size_class_of(n);
+        do {
+          void* p = hak_malloc(n);
+          if (p == nullptr) {
+            ADD_FAILURE() << "out of memory";
+            break;
+          }
+          const uint32_t owner = slab_holding(p)->owner_tid.load();
+          EXPECT_TRUE(owned_by_a_thread(owner) && owner != t_heap->tid) << n << ": not a nursery block, owner " << owner;
+          memset(p, 0xA5, n);
+          blocks[t].push_back(p);
+          slabs[t].insert(slab_holding(p));
+        } while (t_heap->nursery_left[c] > 0);
+      }
+      std::unique_lock<std::mutex> l(m);
+      allocated++;
+      cv.notify_all();
+      cv.wait(l, [&] { return allocated == kThreads; });
+      l.unlock();
+      // Every other block of ours, every other one of the next thread's (it frees the rest).
+      const auto& next = blocks[(t + 1) % kThreads];
+      for (size_t i = 0; i < blocks[t].size(); i += 2) hak_free(blocks[t][i]);
+      for (size_t i = 1; i < next.size(); i += 2) hak_free(next[i]);
+    });
+  for (auto& th : threads) th.join();
+
+  hak_collect();
+  std::set<Slab*> all;
+  for (auto& s : slabs) all.insert(s.begin(), s.end());
+  for (Slab* s : all) {
+    EXPECT_EQ(s->owner_tid.load(), kOwnerPool)
+        << "class " << s->class_idx << " slab " << s << ": not back in the pool (used " << s->used.load() << ")";
+    EXPECT_EQ(s->remote_head.load(), 0u) << "class " << s->class_idx << ": frees left waiting in a remote queue";
+  }
+}

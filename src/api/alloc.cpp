@@ -2,6 +2,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 
 #include "api/alloc_inline.h"
 #include "api/init.h"
@@ -348,12 +349,17 @@ HAK_EXPORT void hak_collect(void) {
   // pages back; waiting for it lets this call return every one of them.
   purger_lock();
   ThreadHeap* h = heap_get();  // a heap to claim orphaned slabs with
-  if (h) {
-    HeapSlowScope scope(h);
-    heap_process_mailbox(h);
-    heap_release_kept_empty(h);
+  {
+    // Held to the end: collect_tick claims orphaned slabs as h's owner, and a reclaimer
+    // must not act as h meanwhile (verify/README.md, bug 6).
+    std::optional<HeapSlowScope> scope;
+    if (h) {
+      scope.emplace(h);
+      heap_process_mailbox(h);
+      heap_release_kept_empty(h);
+    }
+    heap_reclaim_all(true);  // other threads' complete slabs, idle or not (before the purge)
+    collect_tick(h, os::now_ms(), true);
   }
-  heap_reclaim_all(true);  // other threads' complete slabs, idle or not (before the purge)
-  collect_tick(h, os::now_ms(), true);
   purger_unlock();
 }

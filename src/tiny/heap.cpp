@@ -46,6 +46,10 @@ SpinLock g_registry_lock;
 // otherwise pin a slab page per class.
 SpinLock g_shared_lock;
 std::atomic<ThreadHeap*> g_shared_heap{nullptr};  // created under g_shared_lock, never torn down
+// Set while fork() waits for g_shared_lock: nursery allocations, which need not go
+// there, then leave the lock alone, so that threads starting up in a loop cannot keep
+// the forking thread waiting (the lock is a test-and-set, not a queue).
+std::atomic<bool> g_shared_wanted{false};
 ThreadHeap* g_recycled = nullptr;  // under g_registry_lock
 std::atomic<uint64_t> g_threads_live{0}, g_threads_exited{0};
 pthread_key_t g_exit_key;
@@ -95,7 +99,7 @@ uint32_t fast_cap_of(uint32_t c) {
 // and the page its last block straddles, per class (thread_footprint: 358 KiB per
 // thread with small classes only, 329 with all).
 constexpr size_t kNurseryBytes = 48 * 1024;
-constexpr uint32_t kNurseryBlocks = 16;
+constexpr uint32_t kNurseryBlocks = 12;
 uint8_t nursery_quota(uint32_t c) {
   size_t n = kNurseryBytes / g_class_size[c];
   return uint8_t(n == 0 ? 1 : n > kNurseryBlocks ? kNurseryBlocks : n);
@@ -289,6 +293,11 @@ ThreadHeap* heap_get() {
   return h;
 }
 
+void* heap_alloc_nursery(uint32_t c) {
+  if (g_shared_wanted.load(std::memory_order_relaxed)) return nullptr;
+  return heap_alloc_shared(c);
+}
+
 void* heap_alloc_shared(uint32_t c) {
   LockGuard g(g_shared_lock);
   ThreadHeap* h = g_shared_heap.load(std::memory_order_relaxed);
@@ -317,6 +326,14 @@ void heap_tend_shared(bool force) {
   else if (!g_shared_lock.try_lock()) return;
   {
     HeapSlowScope scope(h);
+    // Its bound slabs (announced like the others, see heap_bind) are let go of their
+    // binding too, so that an empty one goes back to the pool rather than wait there
+    // for the next nursery allocation of its class.
+    for (Slab* b : h->bound) {
+      if (!b) continue;
+      heap_place(h, b, SlabPlace::kNone);
+      heap_settle(h, b);
+    }
     heap_process_mailbox(h);
     if (force) release_kept_empty(h);
   }
@@ -348,7 +365,9 @@ void heap_bind(ThreadHeap* h, Slab* s) {
     heap_settle(h, old);
   }
   set_place(s, SlabPlace::kBound);
-  s->bound_hint.store(true, std::memory_order_relaxed);
+  // The shared heap's next call may never come: frees into its bound slab are
+  // announced like any other (heap_tend_shared looks at its mailbox).
+  s->bound_hint.store(!h->shared, std::memory_order_relaxed);
   h->bound[c] = s;
   // Guard mode keeps the fast path's view empty so every allocation takes the checked path.
   h->cls[c].slab = g_options.guard ? &g_slab_sentinel : s;
@@ -600,7 +619,17 @@ void take_over_dead_slabs(SuperSlab* ss, void* arg) {
     uint32_t owner = s->owner_tid.load(std::memory_order_relaxed);
     // Unowned slabs too: a dead thread may have pushed a remote free into one and died
     // before announcing it, or let go of one and died before looking at its queue.
-    if (owner == kOwnerPool || owner == r->self->tid || owner == r->shared_tid) continue;
+    if (owner == kOwnerPool) continue;
+    if (owner == r->self->tid || owner == r->shared_tid) {
+      // A thread that did not survive may have died between its push into this slab's
+      // queue and the announcement, whose token went with the rebuilt flags: announce
+      // it again, unless its owner drains it unasked (bound, with the hint). Found by
+      // the spin model (verify/README.md, bug 5).
+      if (s->remote_head.load(std::memory_order_relaxed) && !s->listed.load(std::memory_order_relaxed) &&
+          !s->bound_hint.load(std::memory_order_relaxed))
+        slab_notify(s);
+      continue;
+    }
     set_place(s, SlabPlace::kNone);
     s->next = s->prev = nullptr;
     s->retained_bytes = 0;  // a kept-empty count of a dead heap; the counter is rebuilt below
@@ -778,7 +807,11 @@ void heap_reclaim_reset_in_child() { g_reclaim_lock.reset(); }
 void heap_registry_lock() { g_registry_lock.lock(); }
 void heap_registry_unlock() { g_registry_lock.unlock(); }
 void heap_registry_reset_in_child() { g_registry_lock.reset(); }
-void heap_shared_lock() { g_shared_lock.lock(); }
+void heap_shared_lock() {
+  g_shared_wanted.store(true, std::memory_order_relaxed);
+  g_shared_lock.lock();
+  g_shared_wanted.store(false, std::memory_order_relaxed);
+}
 void heap_shared_unlock() { g_shared_lock.unlock(); }
 void heap_shared_reset_in_child() { g_shared_lock.reset(); }
 

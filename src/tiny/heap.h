@@ -89,6 +89,9 @@ ThreadHeap* heap_get();
 // thread whose heap was torn down (a TLS destructor that runs after ours), so nothing
 // is left owned by a thread that is gone, whatever the destructor rounds do.
 void* heap_alloc_shared(uint32_t c);
+// A nursery allocation: as heap_alloc_shared, or nullptr when the shared heap cannot
+// serve it now (out of memory, or fork() is waiting for its lock).
+void* heap_alloc_nursery(uint32_t c);
 // The class the nursery serves class c's blocks from (heap.cpp says why it may differ).
 uint32_t nursery_class(uint32_t c);
 // Housekeeping of the shared heap, from other threads' collection rounds and exits:

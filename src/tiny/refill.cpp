@@ -96,7 +96,7 @@ void* heap_alloc_slow(ThreadHeap* h, uint32_t c) {
   if (h->nursery_left[c]) {
     if (!h->partial[c] && !h->empty[c]) {
       h->nursery_left[c]--;
-      if (void* p = heap_alloc_shared(nursery_class(c))) return p;
+      if (void* p = heap_alloc_nursery(nursery_class(c))) return p;
     }
     h->nursery_left[c] = 0;  // and if the shared heap could not serve: a slab of our own
   }
@@ -115,19 +115,8 @@ void* heap_alloc_slow(ThreadHeap* h, uint32_t c) {
       // Blocks other threads gave back are warm: take them before carving new ones.
       if (!s->freelist && s->remote_head.load(std::memory_order_relaxed)) slab_acquire(h, s);
       // The shared heap hands out one block per locked call, never from a fast path:
-      // carving ahead would only touch pages no thread may come back for. Nor does it
-      // keep a slab bound between calls: a remote free into a bound slab is not
-      // announced (its owner drains it when it runs dry), and the shared heap's next
-      // call may never come. Unbound, each of its slabs with frees waiting is in its
-      // mailbox, where other threads' rounds (heap_tend_shared) and idle reclaim look.
-      if (h->shared) {
-        void* p = slab_pop(s, true);
-        heap_place(h, s, SlabPlace::kNone);
-        heap_settle(h, s);
-        if (p) return p;
-        continue;
-      }
-      if (void* p = slab_pop(s)) return p;
+      // carving ahead would only touch pages no thread may come back for.
+      if (void* p = slab_pop(s, h->shared)) return p;
     }
     if (!refill(h, c)) return nullptr;
   }

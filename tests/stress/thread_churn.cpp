@@ -28,6 +28,13 @@ void short_life(uint64_t seed) {
     b.n = random_size(rng, 1);
     b.p = checked_new(hak_malloc(b.n), b.n);
   }
+  // And a run of one size, past what the nursery serves a thread (its first blocks of a
+  // class come from the shared heap): this thread owns a slab of that class when it
+  // exits, with blocks still in use, for later threads to adopt.
+  const size_t run_size = random_size(rng);
+  for (size_t i = 0, n = 24 + rng.below(40); i < n; ++i)
+    mine.push_back(Block{checked_new(hak_malloc(run_size), run_size), run_size});
+  for (size_t i = mine.size() - 1; i > 0; --i) std::swap(mine[i], mine[rng.below(i + 1)]);
   // Free a third of our own blocks: they land in this thread's caches.
   size_t keep = mine.size() * 2 / 3;
   for (size_t i = keep; i < mine.size(); ++i) {

@@ -6,9 +6,11 @@
 #                            child's recovery for every property (and, as a regression,
 #                            that without its repair step P1-P3, P7, P8 still hold)
 #   verify/check.sh unsafe   seeded bugs spin must find (README lists them), among them the
-#                            two bugs spin found in the code on 2026-11-28 (fixed since):
-#                            -DCLOSED_DROP_NO_RECHECK and -DCHILD_NO_REPAIR
-#   verify/check.sh all      both (default; CTest runs safe and unsafe, ~1.5 min each)
+#                            bugs spin found in the code: -DCLOSED_DROP_NO_RECHECK and
+#                            -DCHILD_NO_REPAIR (2026-11-28, fixed since), -DFREE_SLOW_NO_RECHECK
+#                            (fixed), -DCHILD_NO_ANNOUNCE and -DTRIM_COLLECT_UNLOCKED (8191592,
+#                            fixed in the following commit)
+#   verify/check.sh all      both (default; CTest runs safe ~4 min CPU, unsafe ~1.5 min)
 #   verify/check.sh deep     all, plus bigger instances (minutes, several GB)
 #
 # Environment: SPIN_DEFS adds -D flags to every model (e.g. SPIN_DEFS=-DPOOL_TOKEN_DROP),
@@ -140,6 +142,12 @@ if [ "$mode" = safe ] || [ "$mode" = all ] || [ "$mode" = deep ]; then
   run safe-reclaim-4ops ok "$fix -DRECLAIM -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=4" "$mem -DCOLLAPSE" ""
   run safe-reclaim-fastcache ok "$fix -DRECLAIM -DFAST -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "$mem -DCOLLAPSE" ""
   run safe-reclaim-fork ok "$fix -DRECLAIM -DFORK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "$mem -DCOLLAPSE" "-E"
+  # The shared heap (8191592): the nursery, tend, frees of its blocks from any thread,
+  # reclaimers visiting it, the fork child leaving it alone (with the announcement of
+  # README bug 5); allocations after teardown (LATE_FREE) in deep.
+  run safe-shared-2slabs-2classes ok "$fix -DSHARED -DNT=2 -DNS=2 -DU=2 -DNCLS=2 -DMAXOPS=2" "$mem -DCOLLAPSE" ""
+  run safe-shared-reclaim-3ops ok "$fix -DSHARED -DRECLAIM -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "$mem -DCOLLAPSE" ""
+  run safe-shared-reclaim-fork ok "$fix -DSHARED -DRECLAIM -DFORK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
 fi
 if [ "$mode" = deep ]; then
   run deep-2slabs-2classes-3ops ok "$fix -DNT=2 -DNS=2 -DU=2 -DNCLS=2 -DMAXOPS=3" "-DMEMLIM=8192 -DCOLLAPSE" ""
@@ -149,6 +157,13 @@ if [ "$mode" = deep ]; then
   run deep-3threads-2ops-bitstate ok "$fix -DNT=3 -DNS=2 -DU=2 -DNCLS=2 -DMAXOPS=2" "-DBITSTATE" "-w32" 600
   run deep-pool-token-drop "assert:P4_remote_free_stranded" "$fix -DPOOL_TOKEN_DROP -DNT=3 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" \
       "$mem -DCOLLAPSE" ""
+  run deep-shared-3threads ok "$fix -DSHARED -DNT=3 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=1" "$mem -DCOLLAPSE" ""
+  run deep-shared-fork-3ops ok "$fix -DSHARED -DFORK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "$mem -DCOLLAPSE" "-E"
+  run deep-shared-reclaim-fork-3ops ok "$fix -DSHARED -DRECLAIM -DFORK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=3" "-DMEMLIM=8192 -DCOLLAPSE" "-E"
+  run deep-shared-fastcache-latefree ok "$fix -DSHARED -DFAST -DLATE_FREE -DNT=2 -DNS=1 -DU=2 -DNCLS=2 -DMAXOPS=2" "$mem -DCOLLAPSE" ""
+  # README bug 5 in a thread's own heap (the child's full list): 4 operations
+  run deep-child-no-announce-own "assert:P4_remote_free_stranded" "$fix -DFORK -DRECLAIM -DCHILD_NO_ANNOUNCE -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=4" \
+      "$mem -DCOLLAPSE" "-E"
 fi
 if [ "$mode" = unsafe ] || [ "$mode" = all ] || [ "$mode" = deep ]; then
   run unsafe-drain "assert:hakmem_ownership_violation" "$fix -DUNSAFE_DRAIN -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" \
@@ -177,6 +192,17 @@ if [ "$mode" = unsafe ] || [ "$mode" = all ] || [ "$mode" = deep ]; then
   # between the unlocked push and the slow lock (README, "Bugs found", 3).
   run reclaim-free-slow-no-recheck "assert:P2_not_owner" "-DRECLAIM -DFREE_SLOW_NO_RECHECK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=4" "$mem -DCOLLAPSE" ""
   run child-no-repair error "$fix -DFORK -DCHILD_NO_REPAIR -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
+  # The shared heap's seeded bugs: no g_shared_lock (two threads in its slow scope: the
+  # scope takes kSlowOwner for a nested one); its bind setting bound_hint while tend looks
+  # only at its mailbox (a free into the bound slab is never announced).
+  run shared-no-lock "assert:P2_not_owner" "$fix -DSHARED -DSHARED_NO_LOCK -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" ""
+  run shared-bind-hint "assert:P4_remote_free_stranded" "$fix -DSHARED -DSHARED_BIND_HINT -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" ""
+  # The code as of 8191592, fixed in the following commit (README, "Bugs found", 5 and 6):
+  # the fork child leaves a dead pusher's remote free into a shared-heap slab unannounced;
+  # malloc_trim collects orphans for its heap outside the heap's slow scope while a
+  # reclaimer may act as its owner.
+  run child-no-announce "assert:P4_remote_free_stranded" "-DSHARED -DFORK -DCHILD_NO_ANNOUNCE -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=2" "$mem -DCOLLAPSE" "-E"
+  run trim-collect-unlocked "assert:hakmem_ownership_violation" "-DRECLAIM -DTRIM_COLLECT_UNLOCKED -DNT=2 -DNS=1 -DU=2 -DNCLS=1 -DMAXOPS=4" "$mem -DCOLLAPSE" ""
 fi
 
 if [ "$failures" != 0 ]; then

@@ -40,18 +40,21 @@
  * Properties (the assertion names appear in spin's report):
  *   P1 never two owners (claim and never claim).
  *   P2 only the owner touches the local list, used, carved, class; only the owner drains
- *      (hakmem_ownership_violation in slab_drain, P2_not_owner elsewhere).
+ *      (hakmem_ownership_violation in slab_drain, P2_not_owner elsewhere). -DSHARED: one
+ *      thread at a time acts as the shared heap (ghost shactor, checked at its slow scope).
  *   P3 no block handed out twice, on two lists, or both live and listed; carving only
  *      uncarved blocks; no block lost (except LEAK); P3_overlap: a slab is re-cut (formatted)
  *      only when no block of its previous cut is live or queued.
  *   P4 no remote free stranded, in every state: a non-empty remote stack has the token
  *      held, or someone obliged to look (pendm), or an owner who will drain it unasked (bound
- *      slab, or the owner is exiting: closed mailbox). At the end: it is in a global mailbox.
+ *      slab, or the owner is exiting: closed mailbox). At the end: it is in a global mailbox
+ *      (-DSHARED: or in the shared heap's mailbox, bound slab or not: its bind sets no hint).
  *   P5 the token and the lists: a mailbox entry carries the token; an adopt entry has
  *      adopt_listed; a slab is at most once in each. At the end no token is held by nobody.
  *   P6 adoption: at the end an unowned slab with free blocks (or uncarved room) is on the
  *      adopt list or in a global mailbox; a slab owned by kOwnerPool is in the pool.
- *   P7 bound_hint only on a slab its owner has bound.
+ *   P7 bound_hint only on a slab its owner has bound (a bound slab without it, as the
+ *      shared heap's, is fine: frees into it are announced).
  *   P8 a malloc of class c gets a block of a slab cut for class c (stale list entries that
  *      point to a re-cut slab must not be bound for their old class).
  *   P9 (-DRECLAIM) the reclaimer never takes a slab the owner's unlocked fast paths may use:
@@ -88,6 +91,27 @@
  *   -DRECLAIM_BOUND    seeded: the reclaimer also takes the owner's bound slab (P9)
  *   -DRECLAIM_INCOMPLETE seeded: the reclaimer returns a slab without checking that every
  *                      block is free (P9)
+ *   -DSHARED           the shared heap (8191592): a heap with its own tid (SH = NT + 1) and
+ *                      no thread; any thread acts as its owner under g_shared_lock (shlock)
+ *                      and its slow lock: the nursery (a malloc served by heap_alloc_shared,
+ *                      any time; after teardown too with -DLATE_FREE), heap_tend_shared
+ *                      (unbind and settle every bound slab, its mailbox, kept-empty slabs);
+ *                      its bind does not set bound_hint (heap_bind: !h->shared), so every
+ *                      free of its blocks is remote and announced in its mailbox, bound slab
+ *                      or not; reclaimers visit it (-DRECLAIM); the fork child leaves its
+ *                      slabs alone but announces their queues (-DFORK; no fork under shlock).
+ *                      At the end it may own slabs: P4/P5/P6 accept its mailbox.
+ *   -DSHARED_NO_LOCK   seeded: the nursery and tend act as the shared heap without
+ *                      g_shared_lock: its slow scope takes kSlowOwner for nesting (P2)
+ *   -DSHARED_BIND_HINT seeded: the shared heap's bind sets bound_hint (frees into its bound
+ *                      slab are not announced) but tend only looks at its mailbox: a queued
+ *                      free stays in the bound slab for good (P4 at the end)
+ *   -DCHILD_NO_ANNOUNCE the fork child as of 8191592 (bug 5): a dead pusher's unannounced
+ *                      remote free into a slab the child keeps (its own, the shared heap's)
+ *                      stays unannounced (P4)
+ *   -DTRIM_COLLECT_UNLOCKED the code as of 8191592 (bug 6): malloc_trim's collect_tick runs
+ *                      collect_orphans(h) outside h's slow scope, racing a reclaimer of h
+ *                      (hakmem_ownership_violation; needs -DRECLAIM, 4 operations)
  *   -DNT= -DNS= -DU= -DNCLS= -DMAXOPS= -DMAXLIVES= -DKEEP= -DKROUNDS= -DFAST -DFORK
  *
  * Reduction: without -DFORK, a step that touches only the owner's local state commutes
@@ -125,6 +149,12 @@
 #define KROUNDS 1               /* slab_let_go's kRounds is 4: rounds beyond 1 repeat it */
 #endif
 #define LIVES (self == 1 -> MAXLIVES : 1)
+#ifdef SHARED
+#define SH (NT + 1)             /* the shared heap's tid: no thread of its own */
+#define NH (NT + 1)             /* heap ids 1 .. NH */
+#else
+#define NH NT
+#endif
 #define NU (NS * U)
 #define SZ(c) ((c) + 1)
 #define CAP(c) (U / SZ(c))
@@ -186,16 +216,22 @@ byte adopt_on[NS];          /* adopt entry: 0, or 1 + the class of the list (ado
 bool in_pool[NS] = true;    /* free_mask */
 bool bound_hint[NS];
 byte link[NU];
-/* ---- ThreadHeap ---- */
-bool closed[NT + 1];
-bool live[NT + 1];
-byte slowlk[NT + 1];        /* the heap's slow lock: 0, its owner's tid, or RECLAIMER(r) */
+/* ---- ThreadHeap (heap ids 1 .. NH: the threads', then with -DSHARED the shared heap) ---- */
+bool closed[NH + 1];
+bool live[NH + 1];
+byte slowlk[NH + 1];        /* the heap's slow lock: 0, its owner's tid, or RECLAIMER(r) */
 bool reclaiming;            /* g_reclaim_lock: held by a reclaimer for its whole visit */
-byte fc[NT + 1] = NIL;      /* the fast cache (one block) */
+byte fc[NH + 1] = NIL;      /* the fast cache (one block) */
+#define BND(c) bnd[c]         /* bound[c] of the heap the thread acts for (a local: see shared_enter) */
 byte ndone;
+#ifdef SHARED
+byte shbnd[NCLS] = NONE;    /* the shared heap's bound[]: in the acting thread's bnd[] meanwhile */
+byte shlock;                /* g_shared_lock: 0 or the tid of the thread acting as the shared heap */
+byte shactor;               /* ghost: the thread inside the shared heap's slow scope (its owner now) */
+#endif
 /* ---- fork ---- */
 byte forker;                /* _pid of the thread that forked; the others are frozen */
-bool dead[NT + 1];
+bool dead[NH + 1];
 bool childdone;
 /* ---- ghosts ---- */
 bool hakmem_ownership_violation, P1_two_owners, P2_not_owner, P3_block_twice, P3_block_lost,
@@ -204,9 +240,10 @@ bool hakmem_ownership_violation, P1_two_owners, P2_not_owner, P3_block_twice, P3
      P8_wrong_class, P9_reclaim_vs_fast_path;
 byte gst[NU];
 byte holder[NU];
-byte owned[NT + 1];
+byte owned[NH + 1];
 byte pendm[NS];
-bool reclm[NS];             /* a reclaimer is working on the slab (from its completeness check on) */
+bool reclm[NS];             /* a reclaimer is working on the slab (from its completeness check on,
+                               until it is done with it or returns it to the pool) */
 
 #define RECLAIMER(r) (100 + (r))
 #define PEND(sl) pendm[sl] = pendm[sl] | BIT(self)
@@ -266,7 +303,7 @@ inline slab_acquire(sl, exp, okv) {
     :: owner[sl] != self && owner[sl] == exp ->
        owner[sl] = self; okv = true; PEND(sl);
        printf("T%d claims S%d (owner was %d)\n", self, sl, exp);
-       for (ak : 1 .. NT) { assert(ak == self || (owned[ak] & BIT(sl)) == 0 || P1_two_owners) }
+       for (ak : 1 .. NH) { assert(ak == self || (owned[ak] & BIT(sl)) == 0 || P1_two_owners) }
        owned[self] = owned[self] | BIT(sl)
     :: else -> okv = false
     fi
@@ -390,6 +427,7 @@ inline pool_return_slab(sl) {
     assert((used[sl] == 0 && remote_head[sl] == NIL) || P3_overlap);
     assert(!bound_hint[sl] || P7_hint_without_owner);
     owner[sl] = OWNER_POOL; owned[self] = owned[self] & ~BIT(sl);
+    reclm[sl] = false;   /* a reclaimer that gives it back is done with it */
     printf("T%d returns S%d to the pool\n", self, sl)
   }
   in_pool[sl] = true
@@ -423,7 +461,7 @@ inline slab_let_go(sl) {
           :: owner[sl] == OWNER_NONE ->
              owner[sl] = self; owned[self] = owned[self] | BIT(sl); lok = true;
              printf("T%d claims S%d again (a free raced the release)\n", self, sl);
-             for (ak : 1 .. NT) { assert(ak == self || (owned[ak] & BIT(sl)) == 0 || P1_two_owners) }
+             for (ak : 1 .. NH) { assert(ak == self || (owned[ak] & BIT(sl)) == 0 || P1_two_owners) }
           :: else -> lok = false; UNPEND(sl)   /* a freeing thread claimed it: its queue now */
           fi
         }
@@ -581,7 +619,7 @@ inline pool_take_slab(out) {
 inline heap_unlink(sl) {
   if
   :: place[sl] == P_BOUND ->
-     bnd[cls[sl]] = NONE;
+     BND(cls[sl]) = NONE;
      atomic { bound_hint[sl] = false; PEND(sl) }
      atomic { urel = (remote_head[sl] != NIL); if :: !urel -> UNPEND(sl) :: else -> skip fi }
      if :: urel -> slab_acquire(sl, OWNER_NONE, uok); assert(uok) :: else -> skip fi
@@ -592,10 +630,16 @@ inline heap_unlink(sl) {
 
 /* heap_bind (refill binds only when the class has no bound slab). */
 inline heap_bind(sl) {
-  assert(bnd[cls[sl]] == NONE && owner[sl] == self && place[sl] != P_BOUND);
+  assert(BND(cls[sl]) == NONE && owner[sl] == self && place[sl] != P_BOUND);
   place[sl] = P_BOUND;
+  /* bound_hint = !h->shared: the shared heap's next call may never come, so frees into
+   * its bound slab are announced (its mailbox) like frees into any unbound slab */
+#if defined(SHARED) && !defined(SHARED_BIND_HINT)
+  atomic { bound_hint[sl] = (self != SH); printf("T%d binds S%d\n", self, sl) }
+#else
   atomic { bound_hint[sl] = true; printf("T%d binds S%d\n", self, sl) }
-  bnd[cls[sl]] = sl
+#endif
+  BND(cls[sl]) = sl
 }
 
 /* heap_settle: bound stays; unused: kept empty while fewer than KEEP (and the retention
@@ -853,8 +897,8 @@ inline take_orphan(which) {
         fi;
         if
 #ifdef NO_CLASS_CHECK
-        :: ok2 && HAS_FREE(s) && bnd[cls[s]] == NONE -> heap_bind(s); bnd[req] = s; ok = true
-        :: ok2 && !(HAS_FREE(s) && bnd[cls[s]] == NONE) -> heap_settle(s)
+        :: ok2 && HAS_FREE(s) && BND(cls[s]) == NONE -> heap_bind(s); BND(req) = s; ok = true
+        :: ok2 && !(HAS_FREE(s) && BND(cls[s]) == NONE) -> heap_settle(s)
 #else
         :: ok2 && cls[s] == req && HAS_FREE(s) -> heap_bind(s); ok = true
         :: ok2 && !(cls[s] == req && HAS_FREE(s)) -> heap_settle(s)
@@ -889,8 +933,8 @@ inline refill() {
   ok = false;
   /* 1. the bound slab's own remote frees; else it is unbound and settled (full: let go) */
   if
-  :: bnd[req] != NONE ->
-     s = bnd[req];
+  :: BND(req) != NONE ->
+     s = BND(req);
      if
      :: remote_head[s] != NIL -> slab_acquire(s, OWNER_NONE, ok2); assert(ok2); ok = HAS_FREE(s)
      :: else -> skip
@@ -948,7 +992,29 @@ inline refill() {
   fi
 }
 
-/* heap_alloc_slow (after the fast path found nothing): class req. */
+/* heap_alloc_slow after the nursery step and the fast cache: the bound slab (its remote
+ * frees drained before the pop when its list is empty), else refill. */
+inline heap_alloc_slow_body() {
+  if
+  :: BND(req) != NONE ->
+     s = BND(req);
+     if
+     :: free_head[s] == NIL && remote_head[s] != NIL -> slab_acquire(s, OWNER_NONE, ok2)
+     :: else -> skip
+     fi;
+     slab_pop(s, b)
+  :: else -> skip
+  fi;
+  if
+  :: b == NIL ->
+     refill();
+     if :: ok -> slab_pop(BND(req), b); assert(b != NIL) :: else -> skip fi
+  :: else -> skip
+  fi
+}
+
+/* do_malloc: the inline fast path, then heap_alloc_slow (its nursery step is nursery_malloc
+ * below, a separate choice): class req. */
 inline do_malloc() {
   if
   :: req = 0
@@ -969,28 +1035,13 @@ inline do_malloc() {
 #endif
   /* the inline fast path: the bound slab's list, no lock */
   if
-  :: b == NIL && bnd[req] != NONE && free_head[bnd[req]] != NIL -> slab_pop(bnd[req], b)
+  :: b == NIL && BND(req) != NONE && free_head[BND(req)] != NIL -> slab_pop(BND(req), b)
   :: else -> skip
   fi;
   if
   :: b == NIL ->
      heap_lock();
-     if
-     :: bnd[req] != NONE ->
-        s = bnd[req];
-        if
-        :: free_head[s] == NIL && remote_head[s] != NIL -> slab_acquire(s, OWNER_NONE, ok2)
-        :: else -> skip
-        fi;
-        slab_pop(s, b)
-     :: else -> skip
-     fi;
-     if
-     :: b == NIL ->
-        refill();
-        if :: ok -> slab_pop(bnd[req], b); assert(b != NIL) :: else -> skip fi
-     :: else -> skip
-     fi;
+     heap_alloc_slow_body();
      heap_unlock()
   :: else -> skip
   fi
@@ -1010,6 +1061,93 @@ inline heap_tick() {
   heap_process_mailbox();
   if :: skip :: release_kept_empty() fi
 }
+
+/* ======================= the shared heap (-DSHARED) ======================= */
+#ifdef SHARED
+/* g_shared_lock, then the shared heap's HeapSlowScope: the thread acts as the shared heap's
+ * owner (self = SH: its tid, bound slabs, lists, mailbox, owned set and obligations) until
+ * shared_leave. HeapSlowScope as the code has it: a slow lock that reads kSlowOwner is taken
+ * for a nested scope of the same thread (the lock does not say which thread holds it), so
+ * only g_shared_lock keeps two threads apart; a reclaimer's kSlowReclaimer is waited for.
+ * Ghost shactor: the thread inside the shared heap's slow scope; a second one is two
+ * owners in one heap's local state (P2). The two locks are taken in one step: the states
+ * between them only hold others back. */
+inline shared_enter() {
+  atomic {
+#ifndef SHARED_NO_LOCK
+    shlock == 0 &&
+#endif
+    (slowlk[SH] == 0 || slowlk[SH] == SH) ->
+#ifndef SHARED_NO_LOCK
+    shlock = self;
+#endif
+    shtook = (slowlk[SH] == 0); slowlk[SH] = SH;
+    assert(shactor == 0 || P2_not_owner); shactor = self;
+    printf("T%d acts as the shared heap T%d\n", self, SH);
+    rself = self; self = SH; shlkd = lkd; lkd = 1;  /* nested scopes inside are free */
+    for (ak : 0 .. NCLS - 1) { mybnd[ak] = bnd[ak]; bnd[ak] = shbnd[ak] }
+    ak = 0
+  }
+}
+inline shared_leave() {
+  atomic {
+    if :: shtook -> slowlk[SH] = 0 :: else -> skip fi;
+    for (ak : 0 .. NCLS - 1) { shbnd[ak] = bnd[ak]; bnd[ak] = mybnd[ak]; mybnd[ak] = 0 }
+    ak = 0;
+    self = rself; lkd = shlkd; shlkd = 0; rself = 0; shtook = false;
+    if :: shactor == self -> shactor = 0 :: else -> skip fi;
+#ifndef SHARED_NO_LOCK
+    shlock = 0
+#endif
+  }
+}
+
+/* heap_alloc_slow step 0, the nursery (and every allocation after the thread's teardown):
+ * heap_alloc_shared(c) = heap_alloc_slow(shared heap, c) under g_shared_lock. The block
+ * is then the thread's; every free of it is remote (its owner is the shared heap). */
+inline nursery_malloc() {
+  if
+  :: req = 0
+#if NCLS > 1
+  :: req = 1
+#endif
+  fi;
+  b = NIL;
+  shared_enter();
+  /* heap_tick(shared heap) first (time-throttled: a free choice): its mailbox and kept-empty
+   * slabs are what tend does too; collect_tick also has the shared heap collect orphans */
+  if :: skip :: collect_orphans() fi;
+  heap_alloc_slow_body();
+  shared_leave()
+}
+
+/* heap_tend_shared: any thread's collection round and thread exit (try_lock, when the
+ * shared mailbox is non-empty), the purger, malloc_trim (lock, force). As the shared heap's
+ * owner: every bound slab is unbound (heap_place kNone: unlink clears bound_hint, already
+ * false, then a look at the queue and a drain) and settled; then its mailbox; then (malloc_
+ * trim; a free choice here) its kept-empty slabs go to the pool. A failed try_lock (or an
+ * empty mailbox) is a tend that did nothing. -DSHARED_BIND_HINT: the bound slab carries
+ * bound_hint and tend only looks at the mailbox (seeded). */
+inline heap_tend_shared() {
+  shared_enter();
+#ifndef SHARED_BIND_HINT
+  for (cc : 0 .. NCLS - 1) {
+    if
+    :: BND(cc) != NONE ->
+       s = BND(cc);
+       printf("T%d (shared) unbinds S%d\n", rself, s);
+       heap_unlink(s);
+       heap_settle(s)
+    :: else -> skip
+    fi
+  }
+  cc = 0;
+#endif
+  heap_process_mailbox();
+  if :: skip :: release_kept_empty() fi;
+  shared_leave()
+}
+#endif
 
 inline heap_thread_exit() {
   heap_lock();
@@ -1097,7 +1235,11 @@ inline child_recovery() {
        slab_let_go(s3)
 #endif
 #ifndef CHILD_TRUSTS_LISTS
+#ifdef SHARED
+    :: owner[s3] != OWNER_NONE && owner[s3] != OWNER_POOL && owner[s3] != self && owner[s3] != SH ->
+#else
     :: owner[s3] != OWNER_NONE && owner[s3] != OWNER_POOL && owner[s3] != self ->
+#endif
        printf("child: T%d takes over S%d of dead T%d\n", self, s3, owner[s3]);
        owned[owner[s3]] = owned[owner[s3]] & ~BIT(s3);
 #ifndef CHILD_KEEPS_HINT
@@ -1110,6 +1252,23 @@ inline child_recovery() {
     :: else -> skip
     fi
   }
+#if !defined(CHILD_NO_ANNOUNCE) && !defined(CHILD_NO_REPAIR)
+  /* The slabs the child keeps (its own, the shared heap's): a dead pusher may have pushed
+   * and died before its announcement (or a dead token clearer before its re-notify), and
+   * the rebuild above dropped its token: announce what waits in an unbound slab's queue
+   * (bug 5 in the README; the code as of 8191592 does not: -DCHILD_NO_ANNOUNCE). */
+  for (s3 : 0 .. NS - 1) {
+    if
+#ifdef SHARED
+    :: (owner[s3] == self || owner[s3] == SH) && remote_head[s3] != NIL && !listed[s3] && !bound_hint[s3] ->
+#else
+    :: owner[s3] == self && remote_head[s3] != NIL && !listed[s3] && !bound_hint[s3] ->
+#endif
+       slab_notify(s3)
+    :: else -> skip
+    fi
+  }
+#endif
   /* the dead threads' fast caches go back through the usual free */
   for (t : 1 .. NT) {
     if
@@ -1127,12 +1286,17 @@ proctype thread(byte self) provided (forker == 0 || forker == _pid) {
 #else
 proctype thread(byte self) {
 #endif
-  byte bnd[NCLS];
   byte s, s2, s3, sb, cs, cc, b, fb, req, taken, t, ak, ek, ec;
   byte dl, dt, dc, dw, ro, ro2, rp, pp, ph, lr, lc;
   byte ops, lives;
   bool ok, ok2, mine, at, nt, tr, rd, rt, rok, lhf, lrel, lok, urel, uok, pc, rcl;
+  byte bnd[NCLS];
   byte lkd, rt2, rself, rn, rb;
+#ifdef SHARED
+  bool shtook;
+  byte shlkd;
+  byte mybnd[NCLS];
+#endif
   for (ak : 0 .. NCLS - 1) { bnd[ak] = NONE }
   ak = 0;
   do
@@ -1147,14 +1311,32 @@ proctype thread(byte self) {
         :: do_free()
         :: true -> heap_lock(); heap_tick(); heap_unlock()
         :: true -> heap_lock(); collect_orphans(); heap_unlock()
+#ifdef TRIM_COLLECT_UNLOCKED
+        :: collect_orphans()   /* hak_collect -> collect_tick(h, now, true): outside h's slow scope */
+#endif
+#ifdef SHARED
+        :: nursery_malloc()
+        :: heap_tend_shared()
+#endif
 #ifdef RECLAIM
         :: atomic { rt2 = 1 + (self % NT) }  /* another thread's heap, whatever it is doing */
            heap_reclaim_complete();
            rt2 = 0
+#ifdef SHARED
+        :: atomic { rt2 = SH }               /* the shared heap (the code visits it like any) */
+           heap_reclaim_complete();
+           rt2 = 0
+#endif
 #endif
 #ifdef FORK
-        :: forker == 0 && !reclaiming ->  /* fork takes the reclaim lock */
-           atomic {
+        /* fork_prepare takes the reclaim lock (and the shared heap's): the test and the fork
+         * are one step, so no reclaim (nor shared-heap call) is in progress at fork time */
+        :: atomic {
+#ifdef SHARED
+             forker == 0 && !reclaiming && shlock == 0 ->
+#else
+             forker == 0 && !reclaiming ->
+#endif
              forker = _pid;
              printf("T%d forks: the child goes on alone\n", self);
              child_recovery()
@@ -1174,24 +1356,36 @@ proctype thread(byte self) {
   :: else -> break
   od;
 #ifdef LATE_FREE
-  /* a TLS destructor after ours: t_heap is the retired heap, every free is remote */
-  if :: do_free() :: skip fi;
+  /* a TLS destructor after ours: t_heap is the retired heap, every free is remote, and
+   * with -DSHARED an allocation is served by the shared heap (heap_alloc_shared) */
+  if
+  :: do_free()
+#ifdef SHARED
+  :: nursery_malloc()
+#endif
+  :: skip
+  fi;
   d_step { s = 0; s2 = 0; sb = 0; b = 0; fb = 0; mine = false; dl = 0; dt = 0; dc = 0; dw = 0;
-           ro = 0; pp = 0; nt = false; tr = false; rd = false; at = false }
+           ro = 0; pp = 0; nt = false; tr = false; rd = false; at = false; req = 0; ok = false; ok2 = false }
 #endif
   if :: forker == _pid -> childdone = true :: else -> ndone++ fi
 }
 
 /* P1, P4, P5, P7 in every reachable state (never claim; atomic blocks are invisible to it). */
 #define P1(i, j) ((owned[j] & BIT(i)) == 0 || owner[i] == j)
-#define OWNER_LOOKS(i) (owner[i] >= 1 && owner[i] <= NT && (bound_hint[i] || closed[owner[i]]) && !dead[owner[i]])
+#define OWNER_LOOKS(i) (owner[i] >= 1 && owner[i] <= NH && (bound_hint[i] || closed[owner[i]]) && !dead[owner[i]])
 #define P4(i) (remote_head[i] == NIL || listed[i] || pendm[i] != 0 || OWNER_LOOKS(i))
 #define P5(i) ((where[i] == W_NONE || listed[i]) && (adopt_on[i] == 0 || adopt_listed[i]))
-#define P7(i) (!bound_hint[i] || (owner[i] >= 1 && owner[i] <= NT && place[i] == P_BOUND))
-#if NT == 2
-#define P1_SLAB(i) (P1(i, 1) && P1(i, 2))
+#define P7(i) (!bound_hint[i] || (owner[i] >= 1 && owner[i] <= NH && place[i] == P_BOUND))
+#ifdef SHARED
+#define P1_SH(i) && P1(i, SH)
 #else
-#define P1_SLAB(i) (P1(i, 1) && P1(i, 2) && P1(i, 3))
+#define P1_SH(i)
+#endif
+#if NT == 2
+#define P1_SLAB(i) (P1(i, 1) && P1(i, 2) P1_SH(i))
+#else
+#define P1_SLAB(i) (P1(i, 1) && P1(i, 2) && P1(i, 3) P1_SH(i))
 #endif
 #if NS == 1
 #define ALL_SLABS(P) P(0)
@@ -1217,6 +1411,22 @@ never {
   od
 }
 
+/* The shared heap never exits: at the end it may own slabs (on one of its lists, or bound),
+ * and a slab may have remote frees (or, unowned, free blocks) if it is announced in the
+ * shared heap's mailbox (the next tend takes it, as an owner takes a stale entry of a slab
+ * it let go of: claim, drain, settle). Its bound slab is no exception: its bind does not
+ * set bound_hint, so the announcement is what guarantees a queued free is found (the next
+ * nursery allocation of the class may never come). */
+#ifdef SHARED
+#define SH_MB(i) (where[i] == W_MB(SH))
+#define SH_KEEPS(i) (owner[i] == SH && (owned[SH] & BIT(i)) && place[i] != P_NONE)
+#define SH_LOOKS(i) SH_MB(i)
+#else
+#define SH_MB(i) false
+#define SH_KEEPS(i) false
+#define SH_LOOKS(i) false
+#endif
+
 /* The end: every thread gone (or, after a fork, the child). */
 active proctype collector() {
   byte i, bl, n, j;
@@ -1230,9 +1440,9 @@ active proctype collector() {
     leaky = false;
 #endif
     for (i : 0 .. NS - 1) {
-      assert(owner[i] == OWNER_NONE || owner[i] == OWNER_POOL || P6_slab_lost);  /* owned by a thread that is gone */
+      assert(owner[i] == OWNER_NONE || owner[i] == OWNER_POOL || SH_KEEPS(i) || P6_slab_lost);  /* owned by a thread that is gone */
       assert(owner[i] != OWNER_POOL || in_pool[i] || leaky || P6_slab_lost);
-      assert(where[i] == W_NONE || IS_GMB(where[i]) || P5_token_lost);
+      assert(where[i] == W_NONE || IS_GMB(where[i]) || SH_MB(i) || P5_token_lost);
       assert(where[i] != W_NONE || !listed[i] || leaky || P5_token_lost);
       assert(adopt_on[i] != 0 || !adopt_listed[i] || leaky || P5_token_lost);
       assert(pendm[i] == 0);
@@ -1248,8 +1458,8 @@ active proctype collector() {
       :: else -> assert((gst[bl] == G_REMOTE && SLAB_OF(bl) == i) || P3_block_twice);
                  seen[bl]++; n++; assert(n <= U); bl = link[bl]
       od;
-      assert(remote_head[i] == NIL || IS_GMB(where[i]) || leaky || P4_remote_free_stranded);
-      assert(owner[i] != OWNER_NONE || !HAS_FREE(i) || IS_GMB(where[i]) || adopt_on[i] != 0 ||
+      assert(remote_head[i] == NIL || IS_GMB(where[i]) || SH_LOOKS(i) || leaky || P4_remote_free_stranded);
+      assert(owner[i] != OWNER_NONE || !HAS_FREE(i) || IS_GMB(where[i]) || SH_MB(i) || adopt_on[i] != 0 ||
              leaky || P6_free_blocks_stranded);
       if
       :: forker == 0 ->  /* used == blocks out or queued */
@@ -1274,6 +1484,9 @@ active proctype collector() {
 init {
   byte i;
   atomic {
+#ifdef SHARED
+    live[SH] = true;    /* created at the first use, never torn down: live from the start here */
+#endif
     for (i : 1 .. NT) { run thread(i) }
   }
 }

@@ -74,7 +74,7 @@ typedef struct hak_stats {
   uint64_t bytes_purged;        /* bytes given back to the OS (madvise or munmap), total */
   uint64_t rss_bytes;           /* process resident set now (from /proc) */
   uint64_t rss_peak_bytes;      /* process peak resident set */
-  uint64_t threads_live;        /* threads with a hakmem heap */
+  uint64_t threads_live;        /* threads that allocated from hakmem and have not exited */
   uint64_t threads_exited;
   uint64_t os_maps;
   uint64_t os_unmaps;

@@ -163,16 +163,19 @@ void* alloc_class_slow(uint32_t c, size_t size) {
   if (h == &g_heap_retired) {
     p = heap_alloc_shared(c);
   } else {
+    p = nullptr;
     if (h == &g_heap_placeholder) {
       ensure_init();
-      h = heap_get();
-      if (!h) {
+      p = heap_alloc_heapless(c);  // within its nursery quotas a thread needs no heap
+      if (!p && !(h = heap_get())) {
         errno = ENOMEM;
         return nullptr;
       }
     }
-    p = heap_alloc_slow(h, c);
-    if (p && (h->tick_bytes -= int64_t(size)) < 0) p = heap_alloc_tick(h, p);
+    if (!p) {
+      p = heap_alloc_slow(h, c);
+      if (p && (h->tick_bytes -= int64_t(size)) < 0) p = heap_alloc_tick(h, p);
+    }
   }
   if (!p) {
     errno = ENOMEM;

@@ -53,8 +53,86 @@ std::atomic<bool> g_shared_wanted{false};
 ThreadHeap* g_recycled = nullptr;  // under g_registry_lock
 std::atomic<uint64_t> g_threads_live{0}, g_threads_exited{0};
 pthread_key_t g_exit_key;
+// pthread_setspecific on the exit key never allocates: glibc keeps the values of the
+// first 32 keys in the thread descriptor. Else threads get a heap at once (no records).
+bool g_heapless = false;
+uint8_t nursery_quota(uint32_t c);
 
-void on_thread_exit(void* arg) { heap_thread_exit(static_cast<ThreadHeap*>(arg)); }
+// A thread that has taken nothing but nursery blocks has no heap, whose first page
+// would cost it 4 KiB resident: its quotas live in a 128-byte record in memory hakmem
+// maps for itself, reached through the exit key with its low bit set. The thread's
+// first allocation past a quota creates its heap, which takes the quotas over. Records
+// are recycled, never unmapped; the live ones are listed so that a fork child can
+// release those of threads that did not survive. Lists under g_registry_lock.
+struct alignas(128) NurseryRecord {
+  uint8_t left[kNumClasses];
+  NurseryRecord* prev;
+  NurseryRecord* next;
+};
+constexpr size_t kRecordChunkBytes = 64 * 1024;
+NurseryRecord* g_records_live = nullptr;
+NurseryRecord* g_records_free = nullptr;
+NurseryRecord* g_records_next = nullptr;  // the unused rest of the last chunk mapped
+NurseryRecord* g_records_end = nullptr;
+
+NurseryRecord* record_of(void* key_value) {
+  auto v = reinterpret_cast<uintptr_t>(key_value);
+  return v & 1 ? reinterpret_cast<NurseryRecord*>(v - 1) : nullptr;
+}
+void* key_value_of(NurseryRecord* r) { return reinterpret_cast<char*>(r) + 1; }
+
+void record_link(NurseryRecord* r) {  // under g_registry_lock
+  r->prev = nullptr;
+  r->next = g_records_live;
+  if (g_records_live) g_records_live->prev = r;
+  g_records_live = r;
+}
+
+NurseryRecord* record_new() {
+  NurseryRecord* r = nullptr;
+  {
+    LockGuard g(g_registry_lock);
+    if ((r = g_records_free) != nullptr) g_records_free = r->next;
+    else if (g_records_next != g_records_end) r = g_records_next++;
+    if (r) record_link(r);
+  }
+  if (!r) {
+    auto* chunk = static_cast<NurseryRecord*>(os::map_aligned(kRecordChunkBytes, os::kPageSize));
+    if (!chunk) return nullptr;
+    LockGuard g(g_registry_lock);
+    // Another thread may have mapped a chunk meanwhile: the rest of that one is dropped.
+    r = chunk;
+    g_records_next = chunk + 1;
+    g_records_end = chunk + kRecordChunkBytes / sizeof(NurseryRecord);
+    record_link(r);
+  }
+  for (uint32_t c = 0; c < kNumClasses; c++) r->left[c] = nursery_quota(c);
+  return r;
+}
+
+void record_free(NurseryRecord* r) {
+  LockGuard g(g_registry_lock);
+  if (r->prev) r->prev->next = r->next;
+  else g_records_live = r->next;
+  if (r->next) r->next->prev = r->prev;
+  r->next = g_records_free;
+  g_records_free = r;
+}
+
+// The exit of a thread that never needed a heap: what it freed into the shared heap goes
+// back now, as heap_thread_exit does for a thread with a heap.
+void heapless_thread_exit(NurseryRecord* r) {
+  record_free(r);
+  heap_tend_shared(false);
+  t_heap = &g_heap_retired;
+  g_threads_live.fetch_sub(1, std::memory_order_relaxed);
+  g_threads_exited.fetch_add(1, std::memory_order_relaxed);
+}
+
+void on_thread_exit(void* arg) {
+  if (NurseryRecord* r = record_of(arg)) heapless_thread_exit(r);
+  else heap_thread_exit(static_cast<ThreadHeap*>(arg));
+}
 
 static_assert(offsetof(ThreadHeap, bound) <= os::kPageSize, "a fresh heap must touch one page only");
 
@@ -275,7 +353,7 @@ __thread ThreadHeap* t_heap __attribute__((tls_model("initial-exec"))) = &g_heap
 
 void heap_process_init() {
   g_slab_sentinel.owner_tid.store(kTidNobody, std::memory_order_relaxed);
-  pthread_key_create(&g_exit_key, on_thread_exit);
+  g_heapless = pthread_key_create(&g_exit_key, on_thread_exit) == 0 && g_exit_key < 32;
 }
 
 ThreadHeap* heap_get() {
@@ -285,13 +363,42 @@ ThreadHeap* heap_get() {
   h = heap_new(&fresh);
   if (!h) return nullptr;
   heap_reset(h, fresh, false);
-  g_threads_live.fetch_add(1, std::memory_order_relaxed);
+  if (NurseryRecord* r = record_of(pthread_getspecific(g_exit_key))) {
+    for (uint32_t c = 0; c < kNumClasses; c++) h->nursery_left[c] = r->left[c];
+    record_free(r);  // the thread was counted live when it took its record
+  } else {
+    g_threads_live.fetch_add(1, std::memory_order_relaxed);
+  }
   // Set the TLS pointer first: pthread_setspecific may allocate (high key numbers)
   // and that allocation must find this heap rather than recurse.
   t_heap = h;
   pthread_setspecific(g_exit_key, h);
   return h;
 }
+
+void* heap_alloc_heapless(uint32_t c) {
+  if (!g_heapless) return nullptr;
+  void* v = pthread_getspecific(g_exit_key);
+  NurseryRecord* r = record_of(v);
+  if (!r) {
+    if (v || g_shared_wanted.load(std::memory_order_relaxed)) return nullptr;
+    if (!(r = record_new())) return nullptr;
+    pthread_setspecific(g_exit_key, key_value_of(r));
+    g_threads_live.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!r->left[c]) return nullptr;
+  r->left[c]--;
+  return heap_alloc_nursery(nursery_class(c));
+}
+
+uint8_t heap_nursery_left(uint32_t c) {
+  ThreadHeap* h = t_heap;
+  if (h != &g_heap_placeholder) return h->nursery_left[c];
+  NurseryRecord* r = g_heapless ? record_of(pthread_getspecific(g_exit_key)) : nullptr;
+  return r ? r->left[c] : nursery_quota(c);
+}
+
+bool heap_is_heapless() { return t_heap == &g_heap_placeholder && g_heapless && record_of(pthread_getspecific(g_exit_key)); }
 
 void* heap_alloc_nursery(uint32_t c) {
   if (g_shared_wanted.load(std::memory_order_relaxed)) return nullptr;
@@ -692,6 +799,12 @@ void heap_abandon_others_in_child() {
     stats_absorb(h->stats);
     h->pool_next = g_recycled;
     g_recycled = h;
+    g_threads_live.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // Records of heapless threads that did not survive (the forking thread's own became
+  // its heap above).
+  for (NurseryRecord* r; (r = g_records_live) != nullptr;) {
+    record_free(r);
     g_threads_live.fetch_sub(1, std::memory_order_relaxed);
   }
   // Kept-empty slabs of the dead heaps were taken over with the rest: recount.

@@ -92,6 +92,14 @@ void* heap_alloc_shared(uint32_t c);
 // A nursery allocation: as heap_alloc_shared, or nullptr when the shared heap cannot
 // serve it now (out of memory, or fork() is waiting for its lock).
 void* heap_alloc_nursery(uint32_t c);
+// A nursery allocation by a thread that has no heap yet (t_heap is the placeholder):
+// nullptr when the thread has taken its quota of class c (or the nursery cannot serve
+// it), and then the caller creates the thread's heap, which takes the quotas over.
+void* heap_alloc_heapless(uint32_t c);
+// Nursery blocks of class c the calling thread may still take (tests, introspection).
+uint8_t heap_nursery_left(uint32_t c);
+// The calling thread allocated from the nursery only so far and has no heap.
+bool heap_is_heapless();
 // The class the nursery serves class c's blocks from (heap.cpp says why it may differ).
 uint32_t nursery_class(uint32_t c);
 // Housekeeping of the shared heap, from other threads' collection rounds and exits:

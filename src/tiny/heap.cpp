@@ -521,8 +521,8 @@ void heap_settle(ThreadHeap* h, Slab* s) {
 
 namespace {
 
-// Slabs a class must empty without an allocation slow path in between before the frees
-// count as a bulk free.
+// Slabs a class must empty (or adopt by freeing) without an allocation slow path in
+// between before the frees count as a bulk free.
 constexpr uint8_t kBulkFreeRun = 8;
 
 // Puts the class's fast-cache blocks back on their slabs and settles each slab of ours
@@ -533,6 +533,35 @@ void flush_class_cache(ThreadHeap* h, uint32_t c) {
   while (void* p = cc.fast_head) {
     cc.fast_head = *static_cast<void**>(p);
     if (Slab* s = return_cached_block(h, p)) heap_settle(h, s);
+  }
+}
+
+// A slab this thread's frees emptied (the fast path comes here only with the cache full)
+// or adopted (remote_free_unowned), with no allocation slow path in the class since the
+// last one: a run of them is a bulk free. The cache's blocks would pin a slab each,
+// scattered in the order the program freed them, and keep those slabs out of the pool,
+// idle or not (300 MiB of 16..1040 B blocks freed in random order left ~40 MiB of slabs
+// pinned by 64 blocks a class). Adopted slabs count too: a thread that frees what others
+// allocated adopts the slabs they let go of, and the frees of a second thread into those
+// are remote, so that the slabs never empty here (two threads freeing 300 MiB that two
+// others allocated, then all four idle: 80 MiB pinned, malloc_trim included, as an idle
+// thread's cache is nobody else's to touch). So the cache's blocks go back now, and until
+// the class's next allocation slow path its frees bypass the cache (room 0, cache empty;
+// heap_cache_resume), so that what the program frees next empties slabs instead of
+// refilling the cache. Not at the first step: a loop that frees a batch of a few slabs
+// and allocates it again (malloc_simple, 100 blocks of 4 KiB) would pay the flush and the
+// uncached frees every round (+15%).
+void note_bulk_free_step(ThreadHeap* h, uint32_t c) {
+  ClassCache& cc = h->cls[c];
+  if (h->emptied_run[c] < 255) h->emptied_run[c]++;
+  if (h->emptied_run[c] < kBulkFreeRun || cc.fast_room != 0 || !cc.fast_head) return;
+  flush_class_cache(h, c);
+  // The bound slab too: the fast path never settles it, so bound it would stay resident
+  // however empty the run leaves it. Unbound, its frees settle it like any other slab's,
+  // and the class's next allocation binds a slab again (slow path).
+  if (Slab* b = h->bound[c]) {
+    unlink(h, b);
+    heap_settle(h, b);
   }
 }
 
@@ -550,30 +579,11 @@ void heap_free_local_slow(ThreadHeap* h, Slab* s) {
   uint32_t c = s->class_idx;
   bool emptied = s->used.load(std::memory_order_relaxed) == 0;
   heap_settle(h, s);
-  // A run of slabs emptied with the fast cache full (the fast path comes here only
-  // then) and no allocation slow path in the class meanwhile: a bulk free. The cache's
-  // blocks would pin a slab each, scattered in the order the program freed them, and
-  // keep those slabs out of the pool, idle or not (300 MiB of 16..1040 B blocks freed
-  // in random order left ~40 MiB of slabs pinned by 64 blocks a class). So its blocks
-  // go back now, and until this class's next allocation slow path its frees bypass the
-  // cache (room 0, cache empty; heap_cache_resume), so that what the program frees next
-  // empties slabs instead of refilling the cache. Not at the first emptied slab: a loop
-  // that frees a batch of a few slabs and allocates it again (malloc_simple, 100 blocks
-  // of 4 KiB) would pay the flush and the uncached frees every round (+15%).
-  ClassCache& cc = h->cls[c];
-  if (emptied && h->emptied_run[c] < 255) h->emptied_run[c]++;
-  if (emptied && h->emptied_run[c] >= kBulkFreeRun && cc.fast_room == 0 && cc.fast_head) {
-    flush_class_cache(h, c);
-    // The bound slab too: the fast path never settles it, so bound it would stay
-    // resident however empty the run leaves it. Unbound, its frees settle it like any
-    // other slab's, and the class's next allocation binds a slab again (slow path).
-    if (Slab* b = h->bound[c]) {
-      unlink(h, b);
-      heap_settle(h, b);
-    }
-  }
+  if (emptied) note_bulk_free_step(h, c);
   heap_tick(h);
 }
+
+void heap_slab_adopted_by_free(ThreadHeap* h, uint32_t c) { note_bulk_free_step(h, c); }
 
 void heap_cache_resume(ThreadHeap* h, uint32_t c) {
   h->emptied_run[c] = 0;

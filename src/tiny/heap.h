@@ -65,8 +65,8 @@ struct ThreadHeap {
   uint8_t empty_count[kNumClasses] = {};
   uint8_t partial_count[kNumClasses] = {};
   uint8_t full_count[kNumClasses] = {};
-  // Slabs of the class emptied by this thread's frees since its last allocation slow
-  // path: a run of them is a bulk free (heap_free_local_slow).
+  // Slabs of the class emptied or adopted by this thread's frees since its last
+  // allocation slow path: a run of them is a bulk free (heap_free_local_slow).
   uint8_t emptied_run[kNumClasses] = {};
   HeapStats stats;
   DebugRing ring = {};
@@ -167,6 +167,9 @@ void heap_bind(ThreadHeap* h, Slab* s);
 void heap_slab_emptied(ThreadHeap* h, Slab* s);
 // A free by the owner into a slab whose local list was empty or that became empty.
 void heap_free_local_slow(ThreadHeap* h, Slab* s);
+// This thread's free adopted a slab of class c (remote_free_unowned): a step of a bulk
+// free, as a slab its frees emptied is (heap_free_local_slow).
+void heap_slab_adopted_by_free(ThreadHeap* h, uint32_t c);
 // The class's fast cache takes frees again, after heap_free_local_slow made them bypass
 // it during a run of frees (refill calls it).
 void heap_cache_resume(ThreadHeap* h, uint32_t c);

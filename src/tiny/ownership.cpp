@@ -182,6 +182,7 @@ void remote_free_unowned(Slab* s, uint32_t pending) {
       counter_add(h->stats.cls[s->class_idx].adopts, 1);
       debug_ring_record(RingEvent::kAdopt, s, 1);
       heap_settle(h, s);
+      heap_slab_adopted_by_free(h, s->class_idx);
     }
     return;
   }

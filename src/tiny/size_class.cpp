@@ -10,9 +10,7 @@ constexpr std::array<uint32_t, kNumClasses> make_sizes() {
   std::array<uint32_t, kNumClasses> s{};
   for (uint32_t i = 0; i < 8; i++) s[i] = 16 * (i + 1);
   uint32_t c = 8;
-  for (uint32_t log2 = 7; log2 < 10; log2++)
-    for (uint32_t q = 1; q <= 4; q++) s[c++] = (1u << log2) + q * (1u << (log2 - 2));
-  for (uint32_t log2 = 10; log2 < 12; log2++)
+  for (uint32_t log2 = 7; log2 < 12; log2++)
     for (uint32_t e = 1; e <= 8; e++) s[c++] = (1u << log2) + e * (1u << (log2 - 3));
   // k blocks fill a 64 KiB slab but for less than 16 bytes each.
   for (uint32_t k = 15; k >= 8; k--) s[c++] = (65536u / k) & ~15u;
@@ -44,10 +42,11 @@ const uint32_t g_class_size[kNumClasses] = {
 #define X4(i) X(i), X(i + 1), X(i + 2), X(i + 3)
   X4(0), X4(4), X4(8), X4(12), X4(16), X4(20), X4(24), X4(28), X4(32), X4(36),
   X4(40), X4(44), X4(48), X4(52), X4(56), X4(60), X4(64), X4(68), X4(72), X4(76), X4(80),
+  X4(84), X4(88), X4(92),
 #undef X4
 #undef X
 };
-static_assert(kNumClasses == 84);
+static_assert(kNumClasses == 96);
 
 constexpr auto kLookup = make_lookup();
 // Both tables list the same 513 entries; ENTRY says what each holds.

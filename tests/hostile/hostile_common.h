@@ -69,6 +69,18 @@ inline uint64_t threads_live() {
 #endif
 }
 
+// Rounds hakmem's background purger has made: once it started, its thread (and heap)
+// counts among the live ones for good.
+inline uint64_t purger_rounds() {
+#ifdef HOSTILE_NO_HAKMEM
+  return 0;
+#else
+  hak_stats st;
+  hak_stats_get(&st);
+  return st.purger_rounds;
+#endif
+}
+
 // The text report to fd (glibc: malloc_stats(), which writes to stderr).
 inline void stats_print(int fd) {
 #ifdef HOSTILE_NO_HAKMEM

@@ -179,10 +179,11 @@ void remote_free_unowned(Slab* s, uint32_t pending) {
   }
   if (!s->listed.exchange(true, std::memory_order_seq_cst)) {
     if (slab_take_listed(h, s)) {
-      counter_add(h->stats.cls[s->class_idx].adopts, 1);
+      const uint32_t c = s->class_idx;  // settling may give the slab back to the pool
+      counter_add(h->stats.cls[c].adopts, 1);
       debug_ring_record(RingEvent::kAdopt, s, 1);
       heap_settle(h, s);
-      heap_slab_adopted_by_free(h, s->class_idx);
+      heap_slab_adopted_by_free(h, c);
     }
     return;
   }

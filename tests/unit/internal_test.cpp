@@ -686,7 +686,8 @@ TEST(Nursery, ThreadWithinItsQuotasHasNoHeapUntilItTakesAQuotaWhole) {
     std::vector<void*> got;
     for (size_t n : {size_t{16}, size_t{300}, size_t{5000}, 20 * KiB}) got.push_back(hak_malloc(n));
     EXPECT_TRUE(heap_is_heapless()) << "a thread within its nursery quotas got a heap";
-    EXPECT_EQ(t_heap, &g_heap_placeholder);
+    const ThreadHeap* heap = t_heap;  // a copy: gtest binds its operands to references
+    EXPECT_EQ(heap, &g_heap_placeholder);
     const uint8_t left300 = heap_nursery_left(c300);
     EXPECT_GT(heap_nursery_left(c16), 0u);
     advance();
@@ -695,7 +696,8 @@ TEST(Nursery, ThreadWithinItsQuotasHasNoHeapUntilItTakesAQuotaWhole) {
     EXPECT_TRUE(heap_is_heapless());
     got.push_back(hak_malloc(16));  // past the quota of 16-byte blocks: a slab of its own
     EXPECT_FALSE(heap_is_heapless());
-    ASSERT_NE(t_heap, &g_heap_placeholder);
+    heap = t_heap;
+    ASSERT_NE(heap, &g_heap_placeholder);
     EXPECT_EQ(slab_holding(got.back())->owner_tid.load(), t_heap->tid);
     EXPECT_EQ(heap_nursery_left(c300), left300) << "the heap granted the quotas afresh";
     advance();

@@ -119,14 +119,22 @@ void record_free(NurseryRecord* r) {
   g_records_free = r;
 }
 
-// The exit of a thread that never needed a heap: what it freed into the shared heap goes
-// back now, as heap_thread_exit does for a thread with a heap.
-void heapless_thread_exit(NurseryRecord* r) {
-  record_free(r);
+// The end of every thread's exit, heap or not. What it freed into the shared heap (its
+// nursery blocks, typically just now) goes back with the rest of its memory rather than
+// waiting for another thread's round, which an idle program may not make. Allocations
+// after this point (a later TLS destructor) go to the shared heap; a free is remote to
+// every slab, as the retired heap owns none.
+void retire_exiting_thread() {
   heap_tend_shared(false);
   t_heap = &g_heap_retired;
   g_threads_live.fetch_sub(1, std::memory_order_relaxed);
   g_threads_exited.fetch_add(1, std::memory_order_relaxed);
+}
+
+// The exit of a thread that never needed a heap.
+void heapless_thread_exit(NurseryRecord* r) {
+  record_free(r);
+  retire_exiting_thread();
 }
 
 void on_thread_exit(void* arg) {
@@ -386,9 +394,15 @@ void* heap_alloc_heapless(uint32_t c) {
     pthread_setspecific(g_exit_key, key_value_of(r));
     g_threads_live.fetch_add(1, std::memory_order_relaxed);
   }
-  if (!r->left[c]) return nullptr;
-  r->left[c]--;
-  return heap_alloc_nursery(nursery_class(c));
+  return nursery_take(r->left[c], c);
+}
+
+void* nursery_take(uint8_t& left, uint32_t c) {
+  if (!left) return nullptr;
+  left--;
+  void* p = heap_alloc_nursery(nursery_class(c));
+  if (!p) left = 0;  // the shared heap could not serve: a slab of the thread's own
+  return p;
 }
 
 uint8_t heap_nursery_left(uint32_t c) {
@@ -659,19 +673,11 @@ void heap_thread_exit(ThreadHeap* h) {
   }
   let_go_of_everything(h);
   stats_absorb(h->stats);
-  // What this thread freed into the shared heap (its nursery blocks, typically just
-  // now) goes back with the rest of its memory rather than waiting for another
-  // thread's round, which an idle program may not make.
-  heap_tend_shared(false);
   // Before the heap can be recycled for another thread, whose first scope would take a
   // lock still showing kSlowOwner for its own.
   scope.release();
-  // Allocations after this point (a later TLS destructor) go to the shared heap; a free
-  // is remote to every slab, as the retired heap owns none.
-  t_heap = &g_heap_retired;
   h->live.store(false, std::memory_order_relaxed);
-  g_threads_live.fetch_sub(1, std::memory_order_relaxed);
-  g_threads_exited.fetch_add(1, std::memory_order_relaxed);
+  retire_exiting_thread();
   LockGuard g(g_registry_lock);
   h->pool_next = g_recycled;
   g_recycled = h;

@@ -96,6 +96,10 @@ void* heap_alloc_nursery(uint32_t c);
 // nullptr when the thread has taken its quota of class c (or the nursery cannot serve
 // it), and then the caller creates the thread's heap, which takes the quotas over.
 void* heap_alloc_heapless(uint32_t c);
+// One nursery block of class c against the quota `left` (a heap's or a heapless
+// thread's record): nullptr when the quota is spent, or the shared heap cannot serve it
+// now, which ends the quota.
+void* nursery_take(uint8_t& left, uint32_t c);
 // Nursery blocks of class c the calling thread may still take (tests, introspection).
 uint8_t heap_nursery_left(uint32_t c);
 // The calling thread allocated from the nursery only so far and has no heap.

@@ -94,11 +94,8 @@ void* heap_alloc_slow(ThreadHeap* h, uint32_t c) {
   // quota or owns a slab of the class anyway (adopted, or taken with another class's
   // refill). Its frees of them are remote frees like any other.
   if (h->nursery_left[c]) {
-    if (!h->partial[c] && !h->empty[c]) {
-      h->nursery_left[c]--;
-      if (void* p = heap_alloc_nursery(nursery_class(c))) return p;
-    }
-    h->nursery_left[c] = 0;  // and if the shared heap could not serve: a slab of our own
+    if (h->partial[c] || h->empty[c]) h->nursery_left[c] = 0;
+    else if (void* p = nursery_take(h->nursery_left[c], c)) return p;
   }
   HeapSlowScope scope(h);
   debug_ring_record(RingEvent::kAllocSlow, h, c);

@@ -13,8 +13,11 @@ namespace hakmem {
 namespace {
 
 std::atomic<uint64_t> g_next_collect_ms{0};
-// Bounded so one unlucky allocation never pays for a whole process's clean-up.
+// Bounded so one unlucky allocation never pays for a whole process's clean-up. A
+// forced round (malloc_trim) takes them all, bounded only against slabs that frees
+// announce again as fast as they are claimed (4 GiB of 64 KiB slabs).
 constexpr uint32_t kMaxOrphansPerRound = 256;
+constexpr uint32_t kMaxOrphansPerForcedRound = 65536;
 
 // Claims each slab of the global mailbox of class c (draining it): empty ones go to
 // the pool, the others are let go of again, drained. These are unowned slabs whose
@@ -50,8 +53,11 @@ void collect_tick(ThreadHeap* h, uint64_t now, bool force) {
     uint64_t period = g_options.purge_delay_ms / 4 + 10;
     if (!g_next_collect_ms.compare_exchange_strong(due, now + period, std::memory_order_relaxed)) return;
   }
-  if (h) collect_orphans(h, kMaxOrphansPerRound);
-  heap_tend_shared(force);
+  const uint32_t orphans = force ? kMaxOrphansPerForcedRound : kMaxOrphansPerRound;
+  if (h) collect_orphans(h, orphans);
+  // Without a heap (malloc_trim from a TLS destructor after the thread's exit) the
+  // shared heap claims them.
+  heap_tend_shared(force, h || !force ? 0 : orphans);
   heap_reclaim_all(false);  // complete slabs of idle threads
   pool_purge(now, force);
   large_purge(now, force);

@@ -125,7 +125,7 @@ void record_free(NurseryRecord* r) {
 // after this point (a later TLS destructor) go to the shared heap; a free is remote to
 // every slab, as the retired heap owns none.
 void retire_exiting_thread() {
-  heap_tend_shared(false);
+  heap_tend_shared(false, 0);
   t_heap = &g_heap_retired;
   g_threads_live.fetch_sub(1, std::memory_order_relaxed);
   g_threads_exited.fetch_add(1, std::memory_order_relaxed);
@@ -419,8 +419,8 @@ void* heap_alloc_nursery(uint32_t c) {
   return heap_alloc_shared(c);
 }
 
-void* heap_alloc_shared(uint32_t c) {
-  LockGuard g(g_shared_lock);
+// The shared heap, made on first use. Under g_shared_lock (or in a fork child).
+static ThreadHeap* shared_heap_get() {
   ThreadHeap* h = g_shared_heap.load(std::memory_order_relaxed);
   if (!h) {
     bool fresh;
@@ -429,7 +429,13 @@ void* heap_alloc_shared(uint32_t c) {
     heap_reset(h, fresh, true);
     g_shared_heap.store(h, std::memory_order_release);
   }
-  return heap_alloc_slow(h, c);
+  return h;
+}
+
+void* heap_alloc_shared(uint32_t c) {
+  LockGuard g(g_shared_lock);
+  ThreadHeap* h = shared_heap_get();
+  return h ? heap_alloc_slow(h, c) : nullptr;
 }
 
 // The shared heap has no thread of its own to run its housekeeping, and once every
@@ -439,14 +445,19 @@ void* heap_alloc_shared(uint32_t c) {
 // are drained and settled (empty ones kept or pooled; malloc_trim also pools the kept
 // ones). Kept-empty slabs that come due while nobody uses the shared heap go back like
 // any idle heap's (heap_reclaim_complete).
-void heap_tend_shared(bool force) {
+void heap_tend_shared(bool force, uint32_t orphan_budget) {
   ThreadHeap* h = g_shared_heap.load(std::memory_order_acquire);
-  if (!h || (!force && !h->mailbox.load(std::memory_order_relaxed))) return;
+  if (!orphan_budget && (!h || (!force && !h->mailbox.load(std::memory_order_relaxed)))) return;
   // A thread on the shared heap's own slow path (which tends it anyway) holds the lock.
-  if (force) g_shared_lock.lock();
+  if (force || orphan_budget) g_shared_lock.lock();
   else if (!g_shared_lock.try_lock()) return;
+  if (!h && !(h = shared_heap_get())) {
+    g_shared_lock.unlock();
+    return;
+  }
   {
     HeapSlowScope scope(h);
+    if (orphan_budget) collect_orphans(h, orphan_budget);
     // Its bound slabs (announced like the others, see heap_bind) are let go of their
     // binding too, so that an empty one goes back to the pool rather than wait there
     // for the next nursery allocation of its class.
@@ -776,9 +787,14 @@ uint64_t kept_empty_bytes(ThreadHeap* h) {
 void heap_abandon_others_in_child() {
   ThreadHeap* self = t_heap;
   if (self->tid == kTidNobody) self = heap_get();  // the forking thread had no heap yet
+  // A thread past its own exit (a later TLS destructor forked) has no heap to take the
+  // dead threads' slabs over with, and must not get one: the shared heap takes them,
+  // as it takes this thread's allocations from now on.
+  if (!self) self = shared_heap_get();
   if (!self) return;
   ThreadHeap* dead = nullptr;  // linked through pool_next, unused while a heap is live
   ThreadHeap* shared = g_shared_heap.load(std::memory_order_relaxed);
+  if (shared == self) shared = nullptr;  // counted once below, as self
   uint32_t n = g_heap_count.load(std::memory_order_acquire);
   for (uint32_t i = 0; i < n; i++) {
     ThreadHeap* h = g_heaps[i].load(std::memory_order_acquire);

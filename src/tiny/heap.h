@@ -108,8 +108,10 @@ bool heap_is_heapless();
 uint32_t nursery_class(uint32_t c);
 // Housekeeping of the shared heap, from other threads' collection rounds and exits:
 // drains what was freed into it; `force` (malloc_trim) waits for its lock and also
-// pools its kept-empty slabs.
-void heap_tend_shared(bool force);
+// pools its kept-empty slabs. A caller with no heap of its own to claim orphaned slabs
+// with (a thread past its exit, in a later TLS destructor) passes an orphan_budget:
+// the shared heap claims up to that many from the global mailboxes (collect_orphans).
+void heap_tend_shared(bool force, uint32_t orphan_budget);
 // Gives h's kept-empty slabs to the pool now (malloc_trim, deadline).
 void heap_release_kept_empty(ThreadHeap* h);
 ThreadHeap* heap_by_tid(uint32_t tid);

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/no_cancel.h"
 #include "config/options.h"
 #include "diag/debug_ring.h"
 #include "diag/profile.h"
@@ -38,12 +39,17 @@ void init_slow() {
     return;
   }
   t_initialising = true;
-  options_init();
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ownership_init(uint64_t(ts.tv_nsec) ^ (uint64_t(getpid()) << 32) ^ reinterpret_cast<uintptr_t>(&ts));
-  heap_process_init();
-  g_init_state.store(2, std::memory_order_release);
+  {
+    // Other threads wait for state 2: a warning about a malformed option (write) must
+    // not be where this thread gets cancelled.
+    NoCancel no_cancel;
+    options_init();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ownership_init(uint64_t(ts.tv_nsec) ^ (uint64_t(getpid()) << 32) ^ reinterpret_cast<uintptr_t>(&ts));
+    heap_process_init();
+    g_init_state.store(2, std::memory_order_release);
+  }
   t_initialising = false;
   // These may allocate, which is fine now.
   pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "api/alloc_inline.h"
+#include "base/no_cancel.h"
 #include "base/spin_lock.h"
 #include "config/options.h"
 #include "diag/report.h"
@@ -624,7 +625,9 @@ void write_maps(Out& o) {
   close(fd);
 }
 
+// Under g_lock, reached from a sampled malloc too: open and write must not cancel it.
 int dump_locked(const char* path, bool at_exit) {
+  NoCancel no_cancel;
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return -1;
   {

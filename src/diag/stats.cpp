@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "base/no_cancel.h"
 #include "base/spin_lock.h"
 #include "config/options.h"
 #include "diag/report.h"
@@ -80,19 +81,9 @@ void stats_absorb(const HeapStats& s) {
   }
 }
 
-// Printing writes with write(), a cancellation point. A thread cancelled there while
-// holding the report lock would never release it (no unwinding here), so output
-// paths run with cancellation disabled, as glibc's malloc_stats does.
-class NoCancel {
- public:
-  NoCancel() { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_); }
-  ~NoCancel() { pthread_setcancelstate(old_, nullptr); }
-
- private:
-  int old_ = PTHREAD_CANCEL_ENABLE;
-};
-
+// Under the report lock: hak_stats_get reads /proc (a cancellation point).
 StatsTotals stats_totals() {
+  NoCancel no_cancel;
   LockGuard g(g_report_lock);
   hak_stats_get(&g_snapshot);
   const hak_stats& st = g_snapshot;

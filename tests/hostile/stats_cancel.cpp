@@ -1,10 +1,11 @@
-// malloc_stats() and pthread_cancel. Threads call malloc_stats() (and
-// hak_stats_print(2)) in a loop and are cancelled at random moments (deferred
+// malloc_stats() and pthread_cancel. Threads call malloc_stats(), hak_stats_print(2),
+// mallinfo2() and hak_stats_write_json in a loop and are cancelled at random moments (deferred
 // cancellation: write() is a cancellation point, and pthread_testcancel() between calls
 // gives allocators that make the report uncancellable, as glibc does, a place to stop).
 // stderr is a pipe drained slowly by a reader thread, so the writes block and a cancel
-// often lands inside one. Afterwards malloc_stats() from the main thread must still
-// return: a thread cancelled while it held the report's lock must not leave it held.
+// often lands inside one (mallinfo2 reads /proc for the resident size: a cancellation
+// point too). Afterwards malloc_stats(), mallinfo2() and fork() from the main thread must
+// still return: a thread cancelled while it held the report's lock must not leave it held.
 //
 // Everything runs in a subject process reaped with a deadline (a stuck lock hangs the
 // joins or the last malloc_stats); the subject's stderr is the pipe, so the reports do
@@ -48,8 +49,10 @@ void* reporter(void* arg) {
     (void)kind;
     malloc_stats();
 #else
-    if (kind % 2 == 0) malloc_stats();
-    else stats_print(2);
+    if (kind % 4 == 0) malloc_stats();
+    else if (kind % 4 == 1) stats_print(2);
+    else if (kind % 4 == 2) (void)mallinfo2();
+    else stats_json("/dev/null");
 #endif
     g_reports.fetch_add(1, std::memory_order_relaxed);
     pthread_testcancel();
@@ -82,11 +85,17 @@ int subject() {
     }
     rounds++;
   }
-  // The lock a cancelled thread may have held: this must return.
+  // The lock a cancelled thread may have held: these must return.
   malloc_stats();
+  (void)mallinfo2();
 #ifndef HOSTILE_NO_HAKMEM
   stats_print(2);
 #endif
+  pid_t child = fork();  // takes every allocator lock (the drainer makes this process threaded)
+  if (child < 0) die("fork");
+  if (child == 0) _exit(0);
+  int status = 0;
+  if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) die("fork child failed");
   char msg[256];
   snprintf(msg, sizeof(msg), "stats_cancel (%s): %ld rounds, %ld threads cancelled, %ld reports written\n",
            allocator_name(), rounds, cancelled, g_reports.load());
@@ -103,8 +112,8 @@ int main() {
   require_hakmem_malloc();
   watchdog_report(55, "stats_cancel");
   if (run_subject("stats_cancel", kSubjectTimeoutMs, subject)) {
-    fprintf(stderr, "hostile FAILURE: stats_cancel: malloc_stats() after cancelled malloc_stats() calls did not "
-                    "return (a lock left held by a cancelled thread?)\n");
+    fprintf(stderr, "hostile FAILURE: stats_cancel: malloc_stats(), mallinfo2() or fork() after cancelled statistics "
+                    "calls did not return (a lock left held by a cancelled thread?)\n");
     return 1;
   }
   printf("stats_cancel: PASS\n");

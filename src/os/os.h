@@ -28,6 +28,11 @@ bool remap_to(void* p, size_t old_size, size_t new_size, void* dest);
 uint64_t now_ms();          // monotonic, coarse: cheap enough for slow paths
 uint64_t rss_bytes();       // VmRSS of this process
 uint64_t rss_peak_bytes();  // VmHWM of this process
+// The calling thread is the process's only live one (the main thread may have ended
+// with pthread_exit: its zombie does not count). Reads /proc; never allocates.
+bool only_thread_left();
+// The calling thread is the process's first (its thread id is the process id).
+bool is_main_thread();
 
 // Raw write to a file descriptor: async-signal-safe, never allocates.
 void write_all(int fd, const char* s, size_t n);

@@ -89,6 +89,51 @@ static uint64_t status_kb(const char* key) {
   return 0;
 }
 
+// The state letter and thread count of /proc/<path>/stat, read without allocating.
+static bool read_stat(const char* path, char* state, uint64_t* threads) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  char* p = buf + n;  // the command name may hold anything: fields start after its last ')'
+  while (p > buf && *p != ')') p--;
+  if (*p != ')' || p[1] != ' ') return false;
+  *state = p[2];
+  // Field 20 (num_threads) is the 18th after the state (field 3).
+  p += 2;
+  for (int field = 3; field < 20 && *p; p++)
+    if (*p == ' ') field++;
+  uint64_t v = 0;
+  for (; *p >= '0' && *p <= '9'; p++) v = v * 10 + uint64_t(*p - '0');
+  *threads = v;
+  return true;
+}
+
+bool only_thread_left() {
+  char state;
+  uint64_t threads;
+  if (!read_stat("/proc/self/stat", &state, &threads)) return false;
+  if (threads == 1) return true;
+  if (threads != 2) return false;
+  // After pthread_exit in main the leader stays, a zombie, until the whole process
+  // ends, and still counts.
+  char path[64] = "/proc/self/task/";
+  size_t len = 16;
+  char digits[16];
+  int nd = 0;
+  for (uint64_t pid = uint64_t(getpid()); pid; pid /= 10) digits[nd++] = char('0' + pid % 10);
+  while (nd) path[len++] = digits[--nd];
+  const char tail[] = "/stat";
+  for (size_t i = 0; i < sizeof(tail); i++) path[len++] = tail[i];
+  uint64_t unused;
+  return read_stat(path, &state, &unused) && state == 'Z';
+}
+
+bool is_main_thread() { return getpid() == pid_t(syscall(SYS_gettid)); }
+
 uint64_t rss_bytes() { return status_kb("VmRSS:") * 1024; }
 uint64_t rss_peak_bytes() { return status_kb("VmHWM:") * 1024; }
 

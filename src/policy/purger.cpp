@@ -25,6 +25,16 @@ std::atomic<bool> g_waiting{false};
 // The longest sleep with nothing to do (a kick lost to a fork in the middle of one costs
 // this much delay, not forever).
 constexpr uint32_t kLongSleepMs = 10000;
+// The main thread ended with pthread_exit. A process lives while any thread does, so
+// the purger must not be the one that keeps it: from then on it ends as soon as it is
+// the only thread left, looking at least this often (threads that never allocated tell
+// it nothing when they exit; the others kick it).
+std::atomic<bool> g_main_gone{false};
+constexpr uint32_t kMainGoneSleepMs = 100;
+
+uint32_t sleep_ms(uint32_t ms) {
+  return g_main_gone.load(std::memory_order_relaxed) && (ms == 0 || ms > kMainGoneSleepMs) ? kMainGoneSleepMs : ms;
+}
 
 const uint32_t* futex_word() { return reinterpret_cast<const uint32_t*>(&g_wake); }
 
@@ -54,6 +64,12 @@ void one_round() {
 void* purger_main(void*) {
   uint32_t idle_sleep_ms = 0;
   for (;;) {
+    if (g_main_gone.load(std::memory_order_relaxed) && os::only_thread_left()) {
+      // Returning makes this the process's last thread to end: glibc then calls exit(0),
+      // as it would have in the program's last thread.
+      g_purger_state.store(PurgerState::kOff, std::memory_order_relaxed);
+      return nullptr;
+    }
     if (g_stopped.load(std::memory_order_relaxed)) {
       os::wait_on(futex_word(), g_wake.load(std::memory_order_relaxed), 0);
       continue;
@@ -62,7 +78,7 @@ void* purger_main(void*) {
     one_round();
     if (anything_to_age() || retained_total() < before) {
       idle_sleep_ms = 0;
-      os::wait_on(futex_word(), g_wake.load(std::memory_order_relaxed), round_period_ms());
+      os::wait_on(futex_word(), g_wake.load(std::memory_order_relaxed), sleep_ms(round_period_ms()));
       continue;
     }
     // Nothing that ageing gives back. What may remain sits in thread heaps: kept-empty
@@ -77,7 +93,8 @@ void* purger_main(void*) {
     // bytes it added before.
     g_waiting.store(true, std::memory_order_seq_cst);
     constexpr auto kSeqCst = std::memory_order_seq_cst;
-    if (!anything_to_age(kSeqCst) && retained_total(kSeqCst) <= before) os::wait_on(futex_word(), 0, idle_sleep_ms);
+    if (!anything_to_age(kSeqCst) && retained_total(kSeqCst) <= before)
+      os::wait_on(futex_word(), 0, sleep_ms(idle_sleep_ms));
     g_waiting.store(false, std::memory_order_relaxed);
   }
   return nullptr;
@@ -110,6 +127,14 @@ void purger_kick() {
   // The caller's seq_cst add to the retained bytes comes before this seq_cst load (a
   // plain load on x86: no fence on the free path).
   if (!g_waiting.load(std::memory_order_seq_cst) || !g_waiting.exchange(false, std::memory_order_relaxed)) return;
+  g_wake.store(1, std::memory_order_relaxed);
+  os::wake_all(futex_word());
+}
+
+void purger_thread_exited(bool main_thread) {
+  if (main_thread) g_main_gone.store(true, std::memory_order_relaxed);
+  if (!g_main_gone.load(std::memory_order_relaxed) || g_purger_state.load(std::memory_order_relaxed) != PurgerState::kRunning)
+    return;
   g_wake.store(1, std::memory_order_relaxed);
   os::wake_all(futex_word());
 }

@@ -30,6 +30,10 @@ inline void purger_poll() {
 // Free memory appeared: wake the purger if it sleeps with nothing to do. Cheap and lock-
 // free; safe under any allocator lock.
 void purger_kick();
+// A thread with a heap or nursery record is exiting (its exit hook); main_thread: the
+// process's first thread, which only gets here through pthread_exit. From then on the
+// purger ends once it is the last thread, so that it never keeps the process alive.
+void purger_thread_exited(bool main_thread);
 // The process is exiting (our destructor): no more rounds, no new thread.
 void purger_stop();
 // Rounds made so far (stats).

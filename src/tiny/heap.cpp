@@ -140,6 +140,7 @@ void heapless_thread_exit(NurseryRecord* r) {
 void on_thread_exit(void* arg) {
   if (NurseryRecord* r = record_of(arg)) heapless_thread_exit(r);
   else heap_thread_exit(static_cast<ThreadHeap*>(arg));
+  purger_thread_exited(os::is_main_thread());
 }
 
 static_assert(offsetof(ThreadHeap, bound) <= os::kPageSize, "a fresh heap must touch one page only");

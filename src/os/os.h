@@ -31,8 +31,13 @@ uint64_t rss_peak_bytes();  // VmHWM of this process
 // The calling thread is the process's only live one (the main thread may have ended
 // with pthread_exit: its zombie does not count). Reads /proc; never allocates.
 bool only_thread_left();
+// The calling thread's kernel thread id.
+int32_t thread_id();
 // The calling thread is the process's first (its thread id is the process id).
 bool is_main_thread();
+// No thread of this process has kernel thread id tid any more (it ended). A tid the
+// kernel gave to a new thread since reads as alive.
+bool thread_gone(int32_t tid);
 
 // Raw write to a file descriptor: async-signal-safe, never allocates.
 void write_all(int fd, const char* s, size_t n);

@@ -132,7 +132,9 @@ bool only_thread_left() {
   return read_stat(path, &state, &unused) && state == 'Z';
 }
 
-bool is_main_thread() { return getpid() == pid_t(syscall(SYS_gettid)); }
+int32_t thread_id() { return int32_t(syscall(SYS_gettid)); }
+bool is_main_thread() { return getpid() == thread_id(); }
+bool thread_gone(int32_t tid) { return syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH; }
 
 uint64_t rss_bytes() { return status_kb("VmRSS:") * 1024; }
 uint64_t rss_peak_bytes() { return status_kb("VmHWM:") * 1024; }

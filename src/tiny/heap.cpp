@@ -68,7 +68,10 @@ struct alignas(128) NurseryRecord {
   uint8_t left[kNumClasses];
   NurseryRecord* prev;
   NurseryRecord* next;
+  int32_t os_tid;            // its thread's kernel id (a reclaimer checks it is still there)
+  uint64_t gone_checked_ms;  // under g_registry_lock
 };
+static_assert(sizeof(NurseryRecord) == 128);
 constexpr size_t kRecordChunkBytes = 64 * 1024;
 NurseryRecord* g_records_live = nullptr;
 NurseryRecord* g_records_free = nullptr;
@@ -107,16 +110,27 @@ NurseryRecord* record_new() {
     record_link(r);
   }
   for (uint32_t c = 0; c < kNumClasses; c++) r->left[c] = nursery_quota(c);
+  r->os_tid = os::thread_id();
+  r->gone_checked_ms = 0;
   return r;
 }
 
-void record_free(NurseryRecord* r) {
-  LockGuard g(g_registry_lock);
+void record_free_locked(NurseryRecord* r) {
   if (r->prev) r->prev->next = r->next;
   else g_records_live = r->next;
   if (r->next) r->next->prev = r->prev;
   r->next = g_records_free;
   g_records_free = r;
+}
+
+void record_free(NurseryRecord* r) {
+  LockGuard g(g_registry_lock);
+  record_free_locked(r);
+}
+
+void note_thread_exited() {
+  g_threads_live.fetch_sub(1, std::memory_order_relaxed);
+  g_threads_exited.fetch_add(1, std::memory_order_relaxed);
 }
 
 // The end of every thread's exit, heap or not. What it freed into the shared heap (its
@@ -127,8 +141,7 @@ void record_free(NurseryRecord* r) {
 void retire_exiting_thread() {
   heap_tend_shared(false, 0);
   t_heap = &g_heap_retired;
-  g_threads_live.fetch_sub(1, std::memory_order_relaxed);
-  g_threads_exited.fetch_add(1, std::memory_order_relaxed);
+  note_thread_exited();
 }
 
 // The exit of a thread that never needed a heap.
@@ -221,6 +234,8 @@ void heap_reset(ThreadHeap* h, bool fresh, bool shared) {
   h->tick_bytes = kTickBytes;
   h->prof = ProfileThread{};
   h->empty_deadline_ms = 0;
+  h->os_tid = 0;  // heap_get sets the thread's
+  h->gone_checked_ms = 0;
   h->mailbox.store(nullptr, std::memory_order_release);
   h->live.store(true, std::memory_order_release);
   h->slow_lock.store(kSlowFree, std::memory_order_release);
@@ -372,6 +387,7 @@ ThreadHeap* heap_get() {
   h = heap_new(&fresh);
   if (!h) return nullptr;
   heap_reset(h, fresh, false);
+  h->os_tid = os::thread_id();
   if (NurseryRecord* r = record_of(pthread_getspecific(g_exit_key))) {
     for (uint32_t c = 0; c < kNumClasses; c++) h->nursery_left[c] = r->left[c];
     record_free(r);  // the thread was counted live when it took its record
@@ -667,9 +683,10 @@ void heap_tick(ThreadHeap* h) {
   collect_tick(h, now, false);
 }
 
-void heap_thread_exit(ThreadHeap* h) {
-  if (h->tid == kTidNobody || !h->live) return;
-  HeapSlowScope scope(h);
+// Everything a thread's exit does to its heap, under the heap's slow lock held as its
+// owner: by the thread itself, or by a reclaimer for a thread that ended without our
+// exit hook (heap_reclaim_complete).
+static void heap_teardown(ThreadHeap* h) {
   debug_ring_record(RingEvent::kThreadExit, h, h->tid);
   // Blocks in the fast caches belong to slabs this thread owns or let go of: put them
   // back first.
@@ -685,14 +702,26 @@ void heap_thread_exit(ThreadHeap* h) {
   }
   let_go_of_everything(h);
   stats_absorb(h->stats);
-  // Before the heap can be recycled for another thread, whose first scope would take a
-  // lock still showing kSlowOwner for its own.
-  scope.release();
-  h->live.store(false, std::memory_order_relaxed);
-  retire_exiting_thread();
+}
+
+// A torn-down heap goes to the free list of heaps, its slow lock released first (the
+// next thread's first scope would take a lock still showing kSlowOwner for its own) and
+// then marked dead (so that no reclaimer takes it for a live one meanwhile).
+static void heap_recycle(ThreadHeap* h) {
   LockGuard g(g_registry_lock);
   h->pool_next = g_recycled;
   g_recycled = h;
+}
+
+void heap_thread_exit(ThreadHeap* h) {
+  if (h->tid == kTidNobody || !h->live) return;
+  {
+    HeapSlowScope scope(h);
+    heap_teardown(h);
+  }
+  h->live.store(false, std::memory_order_relaxed);
+  retire_exiting_thread();
+  heap_recycle(h);
 }
 
 void heap_for_each(void (*fn)(ThreadHeap*, void*), void* arg) {
@@ -793,6 +822,7 @@ void heap_abandon_others_in_child() {
   // as it takes this thread's allocations from now on.
   if (!self) self = shared_heap_get();
   if (!self) return;
+  if (!self->shared) self->os_tid = os::thread_id();  // the child's thread has an id of its own
   ThreadHeap* dead = nullptr;  // linked through pool_next, unused while a heap is live
   ThreadHeap* shared = g_shared_heap.load(std::memory_order_relaxed);
   if (shared == self) shared = nullptr;  // counted once below, as self
@@ -896,6 +926,32 @@ void give_back_mailbox(ThreadHeap* h, Slab* first, Slab* last) {
 // slabs of h's mailbox can be drained (claim, then drain: h's tid is the owner's) and
 // given back as the owner would, and so can its kept-empty slabs. The others go back
 // into the mailbox, tokens and all.
+// A heap or nursery record whose thread ended without running our exit hook: its first
+// allocator call came in the last round of its TLS destructors, and glibc runs no round
+// after that one, so the key value we set then never gets its destructor. Idle heaps and
+// live records are asked whether their thread still exists (a system call) at most once
+// a second each, and all of them by malloc_trim. Records hold only quotas.
+constexpr uint64_t kGoneCheckMs = 1000;
+static bool thread_gone_check_due(int32_t os_tid, uint64_t* checked_ms, bool always) {
+  if (!os_tid) return false;  // the shared heap
+  uint64_t now = os::now_ms();
+  if (!always && now - *checked_ms < kGoneCheckMs) return false;
+  *checked_ms = now;
+  return true;
+}
+
+static void release_records_of_gone_threads(bool always) {
+  LockGuard g(g_registry_lock);
+  for (NurseryRecord* r = g_records_live; r;) {
+    NurseryRecord* next = r->next;
+    if (thread_gone_check_due(r->os_tid, &r->gone_checked_ms, always) && os::thread_gone(r->os_tid)) {
+      record_free_locked(r);
+      note_thread_exited();
+    }
+    r = next;
+  }
+}
+
 uint32_t heap_reclaim_complete(ThreadHeap* h, bool always) {
   if (h->tid == kTidNobody || !h->live.load(std::memory_order_relaxed)) return 0;
   if (!always && os::now_ms() - h->active_ms.load(std::memory_order_relaxed) < kIdleMs) return 0;
@@ -907,6 +963,18 @@ uint32_t heap_reclaim_complete(ThreadHeap* h, bool always) {
   }
   if (!h->live.load(std::memory_order_acquire)) {  // exited since we looked: nothing of it is owned
     h->slow_lock.store(kSlowFree, std::memory_order_release);
+    g_reclaim_lock.unlock();
+    return 0;
+  }
+  if (thread_gone_check_due(h->os_tid, &h->gone_checked_ms, always) && os::thread_gone(h->os_tid)) {
+    // Its thread ended without our exit hook and will never run again: do what the
+    // hook would have, as its owner (nested scopes inside are then ours).
+    h->slow_lock.store(kSlowOwner, std::memory_order_relaxed);
+    heap_teardown(h);
+    h->slow_lock.store(kSlowFree, std::memory_order_release);
+    h->live.store(false, std::memory_order_relaxed);
+    note_thread_exited();
+    heap_recycle(h);
     g_reclaim_lock.unlock();
     return 0;
   }
@@ -938,6 +1006,7 @@ uint32_t heap_reclaim_complete(ThreadHeap* h, bool always) {
 }
 
 void heap_reclaim_all(bool always) {
+  release_records_of_gone_threads(always);
   ThreadHeap* self = t_heap;
   uint32_t n = g_heap_count.load(std::memory_order_acquire);
   for (uint32_t i = 0; i < n; i++) {

@@ -37,6 +37,7 @@ struct ThreadHeap {
   uint32_t tid = 0;                    // owner_tid of the slabs this heap owns
   std::atomic<bool> live{false};    // owner writes; stats and dumps read
   bool shared = false;              // the shared heap (heap_alloc_shared)
+  int32_t os_tid = 0;               // the owner's kernel thread id (0: the shared heap)
   // Exclusion between the owner on its slow paths and a reclaimer: another thread that,
   // while this heap is idle, gives back the slabs other threads' frees made complete
   // (heap_reclaim_complete). The fast paths never look at it (see that function).
@@ -49,6 +50,7 @@ struct ThreadHeap {
   uint32_t tick_countdown = 0;
   int64_t tick_bytes = 0;          // requested bytes until the next heap_alloc_tick
   uint64_t empty_deadline_ms = 0;
+  uint64_t gone_checked_ms = 0;    // a reclaimer last asked whether its thread still exists
   ProfileThread prof = {};         // the heap profiler's countdown (diag/profile.h)
   ThreadHeap* pool_next = nullptr;  // free list of recycled heaps
   // Blocks of each class still to be taken from the shared heap before this heap gets

@@ -35,8 +35,8 @@ bool only_thread_left();
 int32_t thread_id();
 // The calling thread is the process's first (its thread id is the process id).
 bool is_main_thread();
-// No thread of this process has kernel thread id tid any more (it ended). A tid the
-// kernel gave to a new thread since reads as alive.
+// No task has kernel thread id tid any more (the thread ended). An id the kernel gave
+// to a new task since reads as alive.
 bool thread_gone(int32_t tid);
 
 // Raw write to a file descriptor: async-signal-safe, never allocates.

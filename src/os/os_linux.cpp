@@ -134,7 +134,10 @@ bool only_thread_left() {
 
 int32_t thread_id() { return int32_t(syscall(SYS_gettid)); }
 bool is_main_thread() { return getpid() == thread_id(); }
-bool thread_gone(int32_t tid) { return syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH; }
+// kill(tid, 0) rather than tgkill(pid, tid, 0): a task sharing our memory outside our
+// thread group (raw clone with CLONE_VM) must read as alive too. Any task that took the
+// id since, ours or not, reads as alive: that only delays a release.
+bool thread_gone(int32_t tid) { return kill(pid_t(tid), 0) != 0 && errno == ESRCH; }
 
 uint64_t rss_bytes() { return status_kb("VmRSS:") * 1024; }
 uint64_t rss_peak_bytes() { return status_kb("VmHWM:") * 1024; }

@@ -84,7 +84,12 @@ NurseryRecord* record_of(void* key_value) {
 }
 void* key_value_of(NurseryRecord* r) { return reinterpret_cast<char*>(r) + 1; }
 
-void record_link(NurseryRecord* r) {  // under g_registry_lock
+// Under g_registry_lock. The thread id is set here, not after: a sweep for records of
+// gone threads (under the same lock) must never see a recycled record with the id of
+// its previous thread.
+void record_link(NurseryRecord* r, int32_t os_tid) {
+  r->os_tid = os_tid;
+  r->gone_checked_ms = 0;
   r->prev = nullptr;
   r->next = g_records_live;
   if (g_records_live) g_records_live->prev = r;
@@ -93,11 +98,12 @@ void record_link(NurseryRecord* r) {  // under g_registry_lock
 
 NurseryRecord* record_new() {
   NurseryRecord* r = nullptr;
+  const int32_t os_tid = os::thread_id();
   {
     LockGuard g(g_registry_lock);
     if ((r = g_records_free) != nullptr) g_records_free = r->next;
     else if (g_records_next != g_records_end) r = g_records_next++;
-    if (r) record_link(r);
+    if (r) record_link(r, os_tid);
   }
   if (!r) {
     auto* chunk = static_cast<NurseryRecord*>(os::map_aligned(kRecordChunkBytes, os::kPageSize));
@@ -107,11 +113,9 @@ NurseryRecord* record_new() {
     r = chunk;
     g_records_next = chunk + 1;
     g_records_end = chunk + kRecordChunkBytes / sizeof(NurseryRecord);
-    record_link(r);
+    record_link(r, os_tid);
   }
   for (uint32_t c = 0; c < kNumClasses; c++) r->left[c] = nursery_quota(c);
-  r->os_tid = os::thread_id();
-  r->gone_checked_ms = 0;
   return r;
 }
 
@@ -234,7 +238,8 @@ void heap_reset(ThreadHeap* h, bool fresh, bool shared) {
   h->tick_bytes = kTickBytes;
   h->prof = ProfileThread{};
   h->empty_deadline_ms = 0;
-  h->os_tid = 0;  // heap_get sets the thread's
+  // Before the heap is published (live, slow lock free): a reclaimer reads it.
+  h->os_tid = shared ? 0 : os::thread_id();
   h->gone_checked_ms = 0;
   h->mailbox.store(nullptr, std::memory_order_release);
   h->live.store(true, std::memory_order_release);
@@ -387,7 +392,6 @@ ThreadHeap* heap_get() {
   h = heap_new(&fresh);
   if (!h) return nullptr;
   heap_reset(h, fresh, false);
-  h->os_tid = os::thread_id();
   if (NurseryRecord* r = record_of(pthread_getspecific(g_exit_key))) {
     for (uint32_t c = 0; c < kNumClasses; c++) h->nursery_left[c] = r->left[c];
     record_free(r);  // the thread was counted live when it took its record

@@ -708,9 +708,9 @@ static void heap_teardown(ThreadHeap* h) {
   stats_absorb(h->stats);
 }
 
-// A torn-down heap goes to the free list of heaps, its slow lock released first (the
-// next thread's first scope would take a lock still showing kSlowOwner for its own) and
-// then marked dead (so that no reclaimer takes it for a live one meanwhile).
+// A torn-down heap goes to the free list of heaps. Its slow lock must be released first
+// (the next thread's first scope would take a lock still showing kSlowOwner for its own)
+// and the heap marked dead (so that no reclaimer takes it for a live one meanwhile).
 static void heap_recycle(ThreadHeap* h) {
   LockGuard g(g_registry_lock);
   h->pool_next = g_recycled;
@@ -922,6 +922,39 @@ void give_back_mailbox(ThreadHeap* h, Slab* first, Slab* last) {
 
 }  // namespace
 
+// A heap or nursery record whose thread ended without running our exit hook: its first
+// allocator call came in the last round of its TLS destructors, and glibc runs no round
+// after that one, so the key value we set then never gets its destructor. Idle heaps are
+// asked whether their thread still exists (a system call) at most once a second each,
+// the list of records is swept at most once a second, and malloc_trim asks for all.
+// Records hold only quotas.
+static constexpr uint64_t kGoneCheckMs = 1000;
+static std::atomic<uint64_t> g_next_record_sweep_ms{0};
+
+static bool thread_gone_check_due(int32_t os_tid, uint64_t* checked_ms, uint64_t now, bool always) {
+  if (!os_tid) return false;  // the shared heap
+  if (!always && now - *checked_ms < kGoneCheckMs) return false;
+  *checked_ms = now;
+  return true;
+}
+
+static void release_records_of_gone_threads(bool always) {
+  const uint64_t now = os::now_ms();
+  uint64_t due = g_next_record_sweep_ms.load(std::memory_order_relaxed);
+  if (!always && (now < due || !g_next_record_sweep_ms.compare_exchange_strong(due, now + kGoneCheckMs,
+                                                                               std::memory_order_relaxed)))
+    return;
+  LockGuard g(g_registry_lock);
+  for (NurseryRecord* r = g_records_live; r;) {
+    NurseryRecord* next = r->next;
+    if (thread_gone_check_due(r->os_tid, &r->gone_checked_ms, now, always) && os::thread_gone(r->os_tid)) {
+      record_free_locked(r);
+      note_thread_exited();
+    }
+    r = next;
+  }
+}
+
 // Why a reclaimer may act as h's owner: it holds h's slow lock, so the owner is on no
 // slow path (those are the only code that moves slabs between h's lists, drains or
 // lets go). The owner's fast paths take no lock: the alloc path pops from the bound
@@ -930,32 +963,6 @@ void give_back_mailbox(ThreadHeap* h, Slab* first, Slab* last) {
 // slabs of h's mailbox can be drained (claim, then drain: h's tid is the owner's) and
 // given back as the owner would, and so can its kept-empty slabs. The others go back
 // into the mailbox, tokens and all.
-// A heap or nursery record whose thread ended without running our exit hook: its first
-// allocator call came in the last round of its TLS destructors, and glibc runs no round
-// after that one, so the key value we set then never gets its destructor. Idle heaps and
-// live records are asked whether their thread still exists (a system call) at most once
-// a second each, and all of them by malloc_trim. Records hold only quotas.
-constexpr uint64_t kGoneCheckMs = 1000;
-static bool thread_gone_check_due(int32_t os_tid, uint64_t* checked_ms, bool always) {
-  if (!os_tid) return false;  // the shared heap
-  uint64_t now = os::now_ms();
-  if (!always && now - *checked_ms < kGoneCheckMs) return false;
-  *checked_ms = now;
-  return true;
-}
-
-static void release_records_of_gone_threads(bool always) {
-  LockGuard g(g_registry_lock);
-  for (NurseryRecord* r = g_records_live; r;) {
-    NurseryRecord* next = r->next;
-    if (thread_gone_check_due(r->os_tid, &r->gone_checked_ms, always) && os::thread_gone(r->os_tid)) {
-      record_free_locked(r);
-      note_thread_exited();
-    }
-    r = next;
-  }
-}
-
 uint32_t heap_reclaim_complete(ThreadHeap* h, bool always) {
   if (h->tid == kTidNobody || !h->live.load(std::memory_order_relaxed)) return 0;
   if (!always && os::now_ms() - h->active_ms.load(std::memory_order_relaxed) < kIdleMs) return 0;
@@ -970,7 +977,7 @@ uint32_t heap_reclaim_complete(ThreadHeap* h, bool always) {
     g_reclaim_lock.unlock();
     return 0;
   }
-  if (thread_gone_check_due(h->os_tid, &h->gone_checked_ms, always) && os::thread_gone(h->os_tid)) {
+  if (thread_gone_check_due(h->os_tid, &h->gone_checked_ms, os::now_ms(), always) && os::thread_gone(h->os_tid)) {
     // Its thread ended without our exit hook and will never run again: do what the
     // hook would have, as its owner (nested scopes inside are then ours).
     h->slow_lock.store(kSlowOwner, std::memory_order_relaxed);

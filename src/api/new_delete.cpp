@@ -10,14 +10,12 @@
 // in later and locally (a C++ plug-in dlopen()ed by a C program) is looked up when new
 // first fails.
 #include <dlfcn.h>
-#include <unistd.h>
 
 #include <cstddef>
-#include <cstdio>
-#include <cstdlib>
 #include <new>
 
 #include "api/alloc_inline.h"
+#include "diag/report.h"
 #include "hakmem/hakmem.h"
 
 #define HAK_EXPORT __attribute__((visibility("default")))
@@ -65,12 +63,12 @@ CxxRuntime cxx_runtime() {
 }
 
 [[noreturn]] void no_runtime_to_throw(std::size_t size) {
-  char msg[160];
-  int n = snprintf(msg, sizeof msg,
-                   "hakmem: operator new(%zu): out of memory, and no C++ runtime is loaded to throw std::bad_alloc\n",
-                   size);
-  if (n > 0) (void)!write(STDERR_FILENO, msg, size_t(n) < sizeof msg ? size_t(n) : sizeof msg - 1);
-  abort();
+  hakmem::Line()
+      .str("hakmem: operator new(")
+      .u64(size)
+      .str("): out of memory, and no C++ runtime is loaded to throw std::bad_alloc")
+      .write();
+  hakmem::os::abort_process();
 }
 
 __attribute__((noinline)) void* new_retry(std::size_t size, std::size_t align, bool nothrow) {

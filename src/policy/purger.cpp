@@ -153,6 +153,7 @@ void purger_reset_in_child() {
   g_round_lock.reset();
   g_waiting.store(false, std::memory_order_relaxed);
   g_wake.store(0, std::memory_order_relaxed);
+  g_main_gone.store(false, std::memory_order_relaxed);  // the forking thread leads the child
   // The purger thread does not exist here; the child starts its own when it needs one.
   PurgerState s = g_purger_state.load(std::memory_order_relaxed);
   if (s == PurgerState::kRunning || s == PurgerState::kStarting)

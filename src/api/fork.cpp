@@ -100,6 +100,7 @@ void fork_child() {
   for (const ForkLock& l : kForkLocks) l.reset_in_child();
   if (took && _IO_list_resetlock) _IO_list_resetlock();  // glibc reset it already; idempotent
   retention_reset_in_child();
+  heap_pid_reset_in_child();
   // Without our locks (single-threaded parent) no other thread existed either.
   if (took) heap_abandon_others_in_child();
 }

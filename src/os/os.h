@@ -31,8 +31,9 @@ uint64_t rss_peak_bytes();  // VmHWM of this process
 // The calling thread is the process's only live one (the main thread may have ended
 // with pthread_exit: its zombie does not count). Reads /proc; never allocates.
 bool only_thread_left();
-// The calling thread's kernel thread id.
+// The calling thread's kernel thread id, and its process's id.
 int32_t thread_id();
+int32_t process_id();
 // The calling thread is the process's first (its thread id is the process id).
 bool is_main_thread();
 // No task has kernel thread id tid any more (the thread ended). An id the kernel gave

@@ -133,6 +133,7 @@ bool only_thread_left() {
 }
 
 int32_t thread_id() { return int32_t(syscall(SYS_gettid)); }
+int32_t process_id() { return int32_t(getpid()); }
 bool is_main_thread() { return getpid() == thread_id(); }
 // kill(tid, 0) rather than tgkill(pid, tid, 0): a task sharing our memory outside our
 // thread group (raw clone with CLONE_VM) must read as alive too. Any task that took the

@@ -78,6 +78,16 @@ NurseryRecord* g_records_free = nullptr;
 NurseryRecord* g_records_next = nullptr;  // the unused rest of the last chunk mapped
 NurseryRecord* g_records_end = nullptr;
 
+// The process id heaps and records were made under (set at start-up and in a fork
+// child). A task that shares our memory under another process id, a vfork() child above
+// all, runs on its parent thread's TLS: what it creates lives on in that thread, whose
+// kernel id is not the child's. Its heaps and records get id 0, never checked (a vfork
+// child that mallocs is outside POSIX, but real programs do it).
+std::atomic<int32_t> g_pid{0};
+int32_t liveness_tid() {
+  return os::process_id() == g_pid.load(std::memory_order_relaxed) ? os::thread_id() : 0;
+}
+
 NurseryRecord* record_of(void* key_value) {
   auto v = reinterpret_cast<uintptr_t>(key_value);
   return v & 1 ? reinterpret_cast<NurseryRecord*>(v - 1) : nullptr;
@@ -98,7 +108,7 @@ void record_link(NurseryRecord* r, int32_t os_tid) {
 
 NurseryRecord* record_new() {
   NurseryRecord* r = nullptr;
-  const int32_t os_tid = os::thread_id();
+  const int32_t os_tid = liveness_tid();
   {
     LockGuard g(g_registry_lock);
     if ((r = g_records_free) != nullptr) g_records_free = r->next;
@@ -239,7 +249,7 @@ void heap_reset(ThreadHeap* h, bool fresh, bool shared) {
   h->prof = ProfileThread{};
   h->empty_deadline_ms = 0;
   // Before the heap is published (live, slow lock free): a reclaimer reads it.
-  h->os_tid = shared ? 0 : os::thread_id();
+  h->os_tid = shared ? 0 : liveness_tid();
   h->gone_checked_ms = 0;
   h->mailbox.store(nullptr, std::memory_order_release);
   h->live.store(true, std::memory_order_release);
@@ -381,6 +391,7 @@ constinit ThreadHeap g_heap_retired{PlaceholderTag{}, &g_slab_sentinel};
 __thread ThreadHeap* t_heap __attribute__((tls_model("initial-exec"))) = &g_heap_placeholder;
 
 void heap_process_init() {
+  g_pid.store(os::process_id(), std::memory_order_relaxed);
   g_slab_sentinel.owner_tid.store(kTidNobody, std::memory_order_relaxed);
   g_heapless = pthread_key_create(&g_exit_key, on_thread_exit) == 0 && g_exit_key < 32;
 }
@@ -818,6 +829,8 @@ uint64_t kept_empty_bytes(ThreadHeap* h) {
   return sum;
 }
 
+void heap_pid_reset_in_child() { g_pid.store(os::process_id(), std::memory_order_relaxed); }
+
 void heap_abandon_others_in_child() {
   ThreadHeap* self = t_heap;
   if (self->tid == kTidNobody) self = heap_get();  // the forking thread had no heap yet
@@ -826,7 +839,7 @@ void heap_abandon_others_in_child() {
   // as it takes this thread's allocations from now on.
   if (!self) self = shared_heap_get();
   if (!self) return;
-  if (!self->shared) self->os_tid = os::thread_id();  // the child's thread has an id of its own
+  if (!self->shared) self->os_tid = liveness_tid();  // the child's thread has an id of its own
   ThreadHeap* dead = nullptr;  // linked through pool_next, unused while a heap is live
   ThreadHeap* shared = g_shared_heap.load(std::memory_order_relaxed);
   if (shared == self) shared = nullptr;  // counted once below, as self

@@ -192,6 +192,8 @@ void heap_shared_unlock();
 void heap_shared_reset_in_child();
 // Fork child: releases every slab owned by a thread that did not survive the fork.
 void heap_abandon_others_in_child();
+// Fork child, every fork (before heap_abandon_others_in_child): the child's process id.
+void heap_pid_reset_in_child();
 void heap_process_init();
 void heap_thread_counts(uint64_t* live, uint64_t* exited);
 // Puts an owned slab on the list its state calls for (or back in the pool if empty).

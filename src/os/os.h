@@ -36,8 +36,10 @@ int32_t thread_id();
 int32_t process_id();
 // The calling thread is the process's first (its thread id is the process id).
 bool is_main_thread();
-// No task has kernel thread id tid any more (the thread ended). An id the kernel gave
-// to a new task since reads as alive.
+// No thread of this process has kernel thread id tid any more (it ended). An id the
+// kernel gave to a new thread since reads as alive. Only for ids of this process's
+// threads (heap.cpp's liveness_tid: not those of a vfork child or other task sharing
+// our memory under another process id).
 bool thread_gone(int32_t tid);
 
 // Raw write to a file descriptor: async-signal-safe, never allocates.

@@ -135,10 +135,10 @@ bool only_thread_left() {
 int32_t thread_id() { return int32_t(syscall(SYS_gettid)); }
 int32_t process_id() { return int32_t(getpid()); }
 bool is_main_thread() { return getpid() == thread_id(); }
-// kill(tid, 0) rather than tgkill(pid, tid, 0): a task sharing our memory outside our
-// thread group (raw clone with CLONE_VM) must read as alive too. Any task that took the
-// id since, ours or not, reads as alive: that only delays a release.
-bool thread_gone(int32_t tid) { return kill(pid_t(tid), 0) != 0 && errno == ESRCH; }
+// tgkill on our own process, which sandboxes that filter kill() by target still allow.
+// Any error but ESRCH (a filter's EPERM) reads as alive, and so does a thread that took
+// the id since: either only delays a release.
+bool thread_gone(int32_t tid) { return syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH; }
 
 uint64_t rss_bytes() { return status_kb("VmRSS:") * 1024; }
 uint64_t rss_peak_bytes() { return status_kb("VmHWM:") * 1024; }

@@ -939,14 +939,16 @@ void give_back_mailbox(ThreadHeap* h, Slab* first, Slab* last) {
 // allocator call came in the last round of its TLS destructors, and glibc runs no round
 // after that one, so the key value we set then never gets its destructor. Idle heaps are
 // asked whether their thread still exists (a system call) at most once a second each,
-// the list of records is swept at most once a second, and malloc_trim asks for all.
+// the list of records is swept at most once a second, and malloc_trim asks for all but
+// those asked in the last few milliseconds (a program may call it in a loop).
 // Records hold only quotas.
 static constexpr uint64_t kGoneCheckMs = 1000;
+static constexpr uint64_t kGoneCheckForcedMs = 10;
 static std::atomic<uint64_t> g_next_record_sweep_ms{0};
 
 static bool thread_gone_check_due(int32_t os_tid, uint64_t* checked_ms, uint64_t now, bool always) {
   if (!os_tid) return false;  // the shared heap
-  if (!always && now - *checked_ms < kGoneCheckMs) return false;
+  if (now - *checked_ms < (always ? kGoneCheckForcedMs : kGoneCheckMs)) return false;
   *checked_ms = now;
   return true;
 }
@@ -954,9 +956,9 @@ static bool thread_gone_check_due(int32_t os_tid, uint64_t* checked_ms, uint64_t
 static void release_records_of_gone_threads(bool always) {
   const uint64_t now = os::now_ms();
   uint64_t due = g_next_record_sweep_ms.load(std::memory_order_relaxed);
-  if (!always && (now < due || !g_next_record_sweep_ms.compare_exchange_strong(due, now + kGoneCheckMs,
-                                                                               std::memory_order_relaxed)))
-    return;
+  if (!always && now < due) return;
+  if (always && now + kGoneCheckMs - kGoneCheckForcedMs < due) return;  // swept a moment ago
+  if (!g_next_record_sweep_ms.compare_exchange_strong(due, now + kGoneCheckMs, std::memory_order_relaxed)) return;
   LockGuard g(g_registry_lock);
   for (NurseryRecord* r = g_records_live; r;) {
     NurseryRecord* next = r->next;

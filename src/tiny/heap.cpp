@@ -877,8 +877,7 @@ void heap_abandon_others_in_child() {
       }
     }
     stats_absorb(h->stats);
-    h->pool_next = g_recycled;
-    g_recycled = h;
+    heap_recycle(h);
     g_threads_live.fetch_sub(1, std::memory_order_relaxed);
   }
   // Records of heapless threads that did not survive (the forking thread's own became

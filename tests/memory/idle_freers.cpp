@@ -18,11 +18,7 @@
 using namespace memtest;
 
 int main(int argc, char** argv) {
-  const bool trim = argc > 1 && strcmp(argv[1], "trim") == 0;
-  if (argc < 2 || (!trim && strcmp(argv[1], "quiet") != 0)) {
-    fprintf(stderr, "usage: idle_freers quiet|trim\n");
-    return 2;
-  }
+  const bool trim = mode_arg(argc, argv, "idle_freers", {"quiet", "trim"}) == 1;
   constexpr int kPairs = 2;
   const size_t kPerAllocator = 200 * MiB;
   OsArray<void*> blocks[kPairs] = {OsArray<void*>(kPerAllocator / 256), OsArray<void*>(kPerAllocator / 256)};

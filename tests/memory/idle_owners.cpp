@@ -18,11 +18,7 @@
 using namespace memtest;
 
 int main(int argc, char** argv) {
-  const bool quiet = argc > 1 && strcmp(argv[1], "quiet") == 0;
-  if (argc < 2 || (!quiet && strcmp(argv[1], "busy") != 0)) {
-    fprintf(stderr, "usage: idle_owners quiet|busy\n");
-    return 2;
-  }
+  const bool quiet = mode_arg(argc, argv, "idle_owners", {"quiet", "busy"}) == 0;
   constexpr int kOwners = 2;
   const size_t kPerOwner = 100 * MiB, kLive = 16 * MiB, kSlack = 32 * MiB;
   OsArray<void*> blocks[kOwners] = {OsArray<void*>(kPerOwner / 256), OsArray<void*>(kPerOwner / 256)};

@@ -36,12 +36,8 @@ void free_all_and_trim(void*) {
 }
 
 int main(int argc, char** argv) {
-  const bool idle = argc > 1 && strcmp(argv[1], "idle") == 0;
-  const bool destructor = argc > 1 && strcmp(argv[1], "destructor") == 0;
-  if (argc < 2 || (!idle && !destructor && strcmp(argv[1], "exited") != 0)) {
-    fprintf(stderr, "usage: malloc_trim exited|idle|destructor\n");
-    return 2;
-  }
+  const int mode = mode_arg(argc, argv, "malloc_trim", {"exited", "idle", "destructor"});
+  const bool idle = mode == 1, destructor = mode == 2;
   const size_t kTotal = 200 * MiB, kLive = 16 * MiB, kSlack = 32 * MiB;
   OsArray<void*> blocks[2] = {OsArray<void*>(kTotal / 2 / 256), OsArray<void*>(kTotal / 2 / 256)};
   std::thread([] { free(malloc(64)); }).join();

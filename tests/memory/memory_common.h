@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <initializer_list>
 #include <thread>
 
 #ifndef MEMORY_TEST_SYSTEM_MALLOC
@@ -55,6 +56,20 @@ inline size_t status_bytes(const char* key) {
   }
   return 0;
 }
+// The mode argv[1] names, as its position in `modes`; otherwise a usage line and exit 2.
+inline int mode_arg(int argc, char** argv, const char* test, std::initializer_list<const char*> modes) {
+  int i = 0;
+  for (const char* m : modes) {
+    if (argc > 1 && strcmp(argv[1], m) == 0) return i;
+    i++;
+  }
+  fprintf(stderr, "usage: %s", test);
+  i = 0;
+  for (const char* m : modes) fprintf(stderr, "%c%s", i++ ? '|' : ' ', m);
+  fprintf(stderr, "\n");
+  exit(2);
+}
+
 inline size_t rss() { return status_bytes("VmRSS"); }
 inline size_t peak_rss() { return status_bytes("VmHWM"); }
 inline double mib(size_t bytes) { return static_cast<double>(bytes) / MiB; }

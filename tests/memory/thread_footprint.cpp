@@ -24,11 +24,7 @@
 using namespace memtest;
 
 int main(int argc, char** argv) {
-  const bool idle = argc > 1 && strcmp(argv[1], "idle") == 0;
-  if (argc < 2 || (!idle && strcmp(argv[1], "trim") != 0)) {
-    fprintf(stderr, "usage: thread_footprint trim|idle\n");
-    return 2;
-  }
+  const bool idle = mode_arg(argc, argv, "thread_footprint", {"trim", "idle"}) == 1;
   const int kThreads = idle ? 160 : 32;
   constexpr int kSizes = 40, kBlocks = 3;
   // Measured per thread for 294.5 KiB requested: hakmem ~328 KiB (32 threads), ~322
